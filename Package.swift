@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     ],
     targets: [
         // C modules: libfcgi (system library) and the POSIX shims Swift cannot see (posix_spawn closefrom, prctl).
@@ -36,6 +37,7 @@ let package = Package(
             dependencies: [
                 "KServeProtocol",
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming),
         // One FastCGI worker process: accept loops over libfcgi, request adapter, shared-memory metrics.
@@ -44,7 +46,9 @@ let package = Package(
             dependencies: [
                 "KServeModel", "KServeConfig", "CFastCGI", "CSystemShims",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
             ],
+            exclude: ["GRPC"],  // TEMP until KServeProtobuf lands
             swiftSettings: upcoming),
         // The master: socket, spawning workers by re-exec, nginx rendering and supervision, signals.
         .target(
@@ -71,5 +75,6 @@ let package = Package(
         .testTarget(name: "KServeProtocolTests", dependencies: ["KServeProtocol"], swiftSettings: upcoming),
         .testTarget(name: "KServeModelTests", dependencies: ["KServeModel", "KServeSamples"], swiftSettings: upcoming),
         .testTarget(name: "KServeConfigTests", dependencies: ["KServeConfig"], swiftSettings: upcoming),
+        .testTarget(name: "KServeWorkerTests", dependencies: ["KServeWorker", "KServeModel"], swiftSettings: upcoming),
     ]
 )

@@ -31,6 +31,10 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         for (k, v) in elements { self[k] = v }
     }
+    /// Members whose keys are already known to be distinct (the parser deduplicates in O(n)).
+    init(uniqueMembers: [(key: String, value: JSONValue)]) {
+        self.members = uniqueMembers
+    }
 
     public subscript(key: String) -> JSONValue? {
         get {

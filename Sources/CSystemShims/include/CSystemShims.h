@@ -1,0 +1,53 @@
+// POSIX and Linux calls that Swift cannot import or cannot express safely:
+// posix_spawn_file_actions_addclosefrom_np (declared only under _GNU_SOURCE), prctl(PR_SET_PDEATHSIG),
+// a complete posix_spawn for worker and helper processes, and async-signal-safe self-pipe signal handlers
+// (a Swift closure cannot be a C signal handler).
+#pragma once
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Adds a "close every descriptor >= lowfd" action (glibc's posix_spawn_file_actions_addclosefrom_np).
+/// Returns 0 or an errno value.
+int kserve_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
+
+/// Spawns `path` with `argv` and `envp` (both NULL-terminated) and stores the child's pid in `*pid`.
+///
+/// In the child, in this order: every signal is reset to its default disposition and the signal mask is
+/// emptied; the child becomes the leader of a new process group when `new_process_group` is non-zero;
+/// `dup_from[i]` is duplicated onto `dup_to[i]` for each `i < dup_count` (the duplicates have no
+/// FD_CLOEXEC); every descriptor >= `close_from` is closed (skipped when `close_from` < 0).
+/// Returns 0 or an errno value (posix_spawn's convention).
+int kserve_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                 const int *dup_from, const int *dup_to, int dup_count, int close_from,
+                 int new_process_group);
+
+/// prctl(PR_SET_PDEATHSIG, sig): the kernel sends `sig` to the caller when the thread that spawned it exits.
+/// Returns 0 or -1 with errno set. Call it early in a worker, then check that getppid() is still the master.
+int kserve_set_parent_death_signal(int sig);
+
+/// Creates the self-pipe (both ends O_NONBLOCK and O_CLOEXEC, moved to descriptors >= `min_fd`) and installs,
+/// for each of `signals[0..<count]`, a handler that writes the signal number as one byte to the pipe.
+/// SA_RESTART is set; SIGCHLD also gets SA_NOCLDSTOP. Bytes are dropped when the pipe is full, so readers
+/// must treat a byte as "at least one of these arrived". Call once per process.
+/// Returns the read end, or -1 with errno set.
+int kserve_signal_pipe_install(const int *signals, int count, int min_fd);
+
+/// Sets the disposition of `sig` to SIG_IGN (ignore = 1) or SIG_DFL (ignore = 0). Returns 0 or -1.
+int kserve_signal_set_ignored(int sig, int ignore);
+
+/// WIFEXITED / WEXITSTATUS / WIFSIGNALED / WTERMSIG / WCOREDUMP as functions (the macros do not import).
+int kserve_wifexited(int status);
+int kserve_wexitstatus(int status);
+int kserve_wifsignaled(int status);
+int kserve_wtermsig(int status);
+int kserve_wcoredump(int status);
+
+#ifdef __cplusplus
+}
+#endif

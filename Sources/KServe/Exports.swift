@@ -1,0 +1,3 @@
+@_exported import KServeConfig
+@_exported import KServeModel
+@_exported import KServeProtocol

@@ -1,0 +1,188 @@
+import ArgumentParser
+
+/// The KServe model-server flags given on the command line; each one set wins over the config file.
+public struct CommandLineOverrides: Sendable, Hashable {
+    /// `--http_port N` -> `[http] port`.
+    public var httpPort: Int?
+    /// `--grpc_port N` -> `[grpc] port`.
+    public var grpcPort: Int?
+    /// `--workers N` -> `[server] workers`.
+    public var workers: Int?
+    /// `--enable_grpc BOOL` -> `[grpc] enable`.
+    public var enableGRPC: Bool?
+    /// `--enable_latency_logging BOOL` -> `[server] enable_latency_logging`.
+    public var enableLatencyLogging: Bool?
+    /// `--model_name X` -> the name of the first `[[models]]` entry.
+    public var modelName: String?
+    /// `--model_dir DIR` -> `options["path"]` of the first `[[models]]` entry (made absolute).
+    public var modelDir: String?
+    /// Arguments that are not ours (unknown flags and their values, stray words), in order; log them.
+    public var unknown: [String]
+
+    /// Creates overrides; every flag defaults to "not given".
+    public init(
+        httpPort: Int? = nil, grpcPort: Int? = nil, workers: Int? = nil, enableGRPC: Bool? = nil,
+        enableLatencyLogging: Bool? = nil, modelName: String? = nil, modelDir: String? = nil, unknown: [String] = []
+    ) {
+        self.httpPort = httpPort
+        self.grpcPort = grpcPort
+        self.workers = workers
+        self.enableGRPC = enableGRPC
+        self.enableLatencyLogging = enableLatencyLogging
+        self.modelName = modelName
+        self.modelDir = modelDir
+        self.unknown = unknown
+    }
+}
+
+/// Thrown by ``KServeCommandLine/parse(_:)`` for `-h` / `--help`: print ``text`` and exit 0.
+public struct CommandLineHelpRequested: Error, Sendable, CustomStringConvertible {
+    /// The usage text.
+    public var text: String
+    /// The usage text.
+    public var description: String { text }
+}
+
+/// The `kserve-master` command line, with KServe's `parse_known_args` semantics.
+///
+/// `-c/--config FILE` (required), `--http_port N`, `--grpc_port N`, `--workers N`, `--enable_grpc BOOL`,
+/// `--enable_latency_logging BOOL` (BOOL as Python's `strtobool`: true/false, 1/0, yes/no, on/off, y/n, t/f),
+/// `--model_name X`, `--model_dir DIR`. Both `--flag value` and `--flag=value` work (`-c FILE`, `-c=FILE`,
+/// `-cFILE`); a repeated flag takes its last value (KServe concatenates a ServingRuntime's and an
+/// InferenceService's args); unknown flags and their values are returned in ``CommandLineOverrides/unknown``
+/// instead of failing. Unlike argparse, abbreviated flags (`--http` for `--http_port`) are not recognised.
+public enum KServeCommandLine {
+    /// Parses the arguments (without `argv[0]`).
+    /// - Parameter args: `CommandLine.arguments.dropFirst()`.
+    /// - Returns: The config file path as given and the overrides.
+    /// - Throws: ``ConfigError`` (file `"command line"`, key = the flag) for a missing `-c`, a flag without its
+    ///   value or a bad value; ``CommandLineHelpRequested`` for `-h` / `--help`.
+    public static func parse(_ args: [String]) throws -> (configPath: String, overrides: CommandLineOverrides) {
+        var forwarded: [String] = []
+        var setAside: [String] = []
+        for arg in args {
+            if arg.hasPrefix("-c"), arg.count > 2, !arg.hasPrefix("-c=") {
+                // argparse's attached short value: -cFILE
+                forwarded.append("-c")
+                forwarded.append(String(arg.dropFirst(2)))
+            } else if arg.hasPrefix("-"), !arg.hasPrefix("--"), arg.count > 2, !arg.hasPrefix("-c=") {
+                // an unknown single-dash word (-abc): argparse leaves it alone, argument-parser would split it
+                setAside.append(arg)
+            } else {
+                forwarded.append(arg)
+            }
+        }
+        let parsed: KServeArguments
+        do {
+            parsed = try KServeArguments.parse(forwarded)
+        } catch {
+            if KServeArguments.exitCode(for: error) == .success {
+                throw CommandLineHelpRequested(text: KServeArguments.helpMessage(columns: 100))
+            }
+            let message = KServeArguments.message(for: error)
+            let flags = [
+                "--config", "--http_port", "--grpc_port", "--workers", "--enable_grpc", "--enable_latency_logging",
+                "--model_name", "--model_dir",
+            ]
+            var flag = flags.first { message.contains("'\($0)") }
+            if flag == nil, message.contains("'-c") || message.contains("--config") { flag = "-c/--config" }
+            if flag == "--config" { flag = "-c/--config" }
+            throw ConfigError(file: "command line", key: flag, reason: message)
+        }
+        guard let config = parsed.config, !config.isEmpty else {
+            throw ConfigError(
+                file: "command line", key: "-c/--config",
+                reason: "missing: give the TOML config file, e.g. kserve-master -c conf/kserve.conf")
+        }
+        var o = CommandLineOverrides(unknown: parsed.unknown + setAside)
+        o.httpPort = try port(parsed.httpPort, "--http_port")
+        o.grpcPort = try port(parsed.grpcPort, "--grpc_port")
+        if let text = parsed.workers {
+            guard let n = ValueParsing.integer(text), (1...1024).contains(n) else {
+                throw bad("--workers", "a positive integer", text)
+            }
+            o.workers = n
+        }
+        o.enableGRPC = try bool(parsed.enableGRPC, "--enable_grpc")
+        o.enableLatencyLogging = try bool(parsed.enableLatencyLogging, "--enable_latency_logging")
+        if let name = parsed.modelName {
+            guard !name.isEmpty, !name.contains("/"), !name.contains(where: { $0.isWhitespace }) else {
+                throw bad("--model_name", "a model name without \"/\" or spaces", name)
+            }
+            o.modelName = name
+        }
+        if let dir = parsed.modelDir {
+            guard !dir.isEmpty else { throw bad("--model_dir", "a folder", dir) }
+            o.modelDir = dir
+        }
+        return (config, o)
+    }
+
+    /// The usage text printed for `--help`.
+    public static var helpText: String { KServeArguments.helpMessage(columns: 100) }
+
+    private static func bad(_ flag: String, _ expected: String, _ got: String) -> ConfigError {
+        ConfigError(file: "command line", key: flag, reason: "expected \(expected), got \(quoted(got))")
+    }
+
+    private static func port(_ text: String?, _ flag: String) throws -> Int? {
+        guard let text else { return nil }
+        guard let n = ValueParsing.integer(text), (1...65535).contains(n) else {
+            throw bad(flag, "a port number from 1 to 65535", text)
+        }
+        return n
+    }
+
+    private static func bool(_ text: String?, _ flag: String) throws -> Bool? {
+        guard let text else { return nil }
+        guard let b = ValueParsing.strtobool(text) else {
+            throw bad(flag, "a boolean (true/false, 1/0, yes/no, on/off, y/n, t/f)", text)
+        }
+        return b
+    }
+}
+
+/// The argument-parser description of the flags. Values stay strings so that ``KServeCommandLine`` reports bad
+/// values in the project's own wording.
+struct KServeArguments: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kserve-master",
+        abstract: "KServe-compatible model server: nginx in front of a pool of FastCGI worker processes.",
+        discussion: """
+            Flags not listed here are accepted and ignored (logged), as KServe's model server does, so \
+            ServingRuntime args keep working. A repeated flag takes its last value.
+            """)
+
+    @Option(name: [.customShort("c"), .customLong("config")], help: "The TOML config file (conf/kserve.conf).")
+    var config: String?
+
+    @Option(name: .customLong("http_port"), help: ArgumentHelp("Overrides [http] port.", valueName: "port"))
+    var httpPort: String?
+
+    @Option(name: .customLong("grpc_port"), help: ArgumentHelp("Overrides [grpc] port.", valueName: "port"))
+    var grpcPort: String?
+
+    @Option(name: .customLong("workers"), help: ArgumentHelp("Overrides [server] workers.", valueName: "n"))
+    var workers: String?
+
+    @Option(name: .customLong("enable_grpc"), help: ArgumentHelp("Overrides [grpc] enable.", valueName: "bool"))
+    var enableGRPC: String?
+
+    @Option(
+        name: .customLong("enable_latency_logging"),
+        help: ArgumentHelp("Overrides [server] enable_latency_logging.", valueName: "bool"))
+    var enableLatencyLogging: String?
+
+    @Option(
+        name: .customLong("model_name"),
+        help: ArgumentHelp("Renames the first [[models]] entry.", valueName: "name"))
+    var modelName: String?
+
+    @Option(
+        name: .customLong("model_dir"),
+        help: ArgumentHelp("Sets the first [[models]] entry's path option.", valueName: "dir"))
+    var modelDir: String?
+
+    @Argument(parsing: .allUnrecognized, help: .hidden)
+    var unknown: [String] = []
+}

@@ -1,0 +1,25 @@
+/// The contract between the master and the processes it spawns: environment variable names, the listen
+/// descriptor and exit codes. Both sides import it from here so that they cannot drift apart.
+///
+/// A worker is the same executable re-run with the master's own arguments (so it parses the same config) and
+/// this environment added: `KSERVE_ROLE=worker`, `KSERVE_LISTEN_FD=3`, `KSERVE_WORKER_ID=<slot>` (0-based, stable
+/// across respawns of the slot), `KSERVE_MASTER_PID=<pid>`. Descriptor 3 is the FastCGI listen socket (no
+/// FD_CLOEXEC); every descriptor above 3 is closed; all signals are at their defaults with an empty mask.
+public enum KServeProcessContract {
+    /// The role variable; absent (or `master`) in the master.
+    public static let roleVariable = "KSERVE_ROLE"
+    /// `KSERVE_ROLE` value of a FastCGI worker.
+    public static let workerRole = "worker"
+    /// The variable that names the inherited listen descriptor.
+    public static let listenFDVariable = "KSERVE_LISTEN_FD"
+    /// The descriptor number of the inherited FastCGI listen socket.
+    public static let listenFD: Int32 = 3
+    /// The variable holding the worker's slot number (0-based).
+    public static let workerIDVariable = "KSERVE_WORKER_ID"
+    /// The variable holding the master's pid (a worker exits when its parent is no longer this pid).
+    public static let masterPIDVariable = "KSERVE_MASTER_PID"
+    /// Exit status of a worker that cannot start at all (bad inherited descriptor, FastCGI init failure, ...):
+    /// the master stops the server instead of respawning it in a loop. Model load failures are not this:
+    /// such a model stays registered as not ready.
+    public static let workerBootFailureExitCode: Int32 = 3
+}

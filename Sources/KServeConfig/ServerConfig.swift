@@ -1,0 +1,129 @@
+/// The whole server configuration: the TOML config file with the command-line overrides applied.
+///
+/// ```swift
+/// let (path, overrides) = try KServeCommandLine.parse(Array(CommandLine.arguments.dropFirst()))
+/// let config = try ServerConfig.load(path: path, overrides: overrides)
+/// ```
+///
+/// Relative paths in the file resolve against the file's folder (``socketPath``, ``runDirectory``,
+/// ``nginxTemplatePath``); sizes are nginx-style strings (`"16m"`, `"512k"`, `"1g"`) or integers in bytes;
+/// durations are seconds. Every unknown key and every bad value is a ``ConfigError`` naming the file and the key.
+public struct ServerConfig: Sendable, Hashable {
+    /// The absolute path of the TOML file this was loaded from; `nil` for a config built in code.
+    public var configFile: String?
+    /// `[server]`: process pool, socket, run folder, shutdown, logging.
+    public var server: ServerSection
+    /// `[http]`: the HTTP front end (nginx).
+    public var http: HTTPSection
+    /// `[grpc]`: the gRPC front end.
+    public var grpc: GRPCSection
+    /// `[limits]`: request limits enforced by the workers.
+    public var limits: LimitsSection
+    /// The `[[models]]` entries, in file order.
+    public var models: [ModelConfig]
+
+    /// Creates a config from its sections (every section defaults to the documented defaults).
+    public init(
+        configFile: String? = nil, server: ServerSection = .init(), http: HTTPSection = .init(),
+        grpc: GRPCSection = .init(), limits: LimitsSection = .init(), models: [ModelConfig] = []
+    ) {
+        self.configFile = configFile
+        self.server = server
+        self.http = http
+        self.grpc = grpc
+        self.limits = limits
+        self.models = models
+    }
+
+    /// The folder relative paths resolve against: the config file's folder, or the current directory.
+    public var baseDirectory: String {
+        if let configFile { return PathUtilities.dirname(configFile) }
+        return PathUtilities.currentDirectory()
+    }
+
+    /// The run folder (`[server] run_dir`) as an absolute path.
+    public var runDirectory: String { PathUtilities.resolve(server.runDir, against: baseDirectory) }
+
+    /// The FastCGI Unix socket (`[server] socket`, relative to the run folder) as an absolute path.
+    public var socketPath: String { PathUtilities.resolve(server.socket, against: runDirectory) }
+
+    /// The nginx config template (`[http] nginx_template`) as an absolute path.
+    public var nginxTemplatePath: String { PathUtilities.resolve(http.nginxTemplate, against: baseDirectory) }
+}
+
+/// `[server]`: the worker pool, its socket and run folder, shutdown and logging.
+public struct ServerSection: Sendable, Hashable {
+    /// `workers`: number of FastCGI worker processes (default 2).
+    public var workers: Int = 2
+    /// `threads`: accept loops per worker, one FastCGI request each (default 1).
+    public var threads: Int = 1
+    /// `socket`: the FastCGI Unix socket, relative to the run folder (default `"kserve.sock"`).
+    public var socket: String = "kserve.sock"
+    /// `run_dir`: the run folder (socket, pid files, rendered nginx config), relative to the config file's
+    /// folder (default `"run"`).
+    public var runDir: String = "run"
+    /// `grace_period`: seconds a graceful stop waits for workers and nginx before SIGKILL (default 30).
+    public var gracePeriod: Double = 30
+    /// `enable_latency_logging`: log KServe's per-request latency line (default true).
+    public var enableLatencyLogging: Bool = true
+    /// `log_level`: `trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical` (default `"info"`).
+    public var logLevel: String = "info"
+    /// `listen_backlog`: `listen()` backlog of the FastCGI socket (default 511; capped by `net.core.somaxconn`).
+    public var listenBacklog: Int = 511
+
+    /// The defaults.
+    public init() {}
+}
+
+/// `[http]`: the HTTP front end.
+public struct HTTPSection: Sendable, Hashable {
+    /// `host`: the address nginx listens on (default `"0.0.0.0"`).
+    public var host: String = "0.0.0.0"
+    /// `port`: the HTTP port (default 8080; `--http_port` overrides it).
+    public var port: Int = 8080
+    /// `nginx`: whether the master starts nginx (default true). When false, run your own nginx with the rendered
+    /// `kserve-locations.conf` from the run folder.
+    public var nginx: Bool = true
+    /// `max_body_size`: nginx `client_max_body_size` in bytes (default `"64m"`; 0 means no limit).
+    public var maxBodySize: Int = 64 << 20
+    /// `nginx_binary`: the nginx executable; a bare name is searched in `PATH` and the sbin folders, a path with
+    /// a `/` resolves against the config file's folder (default `"nginx"`).
+    public var nginxBinary: String = "nginx"
+    /// `nginx_template`: the nginx config template, relative to the config file's folder
+    /// (default `"../nginx/kserve.conf.template"`); `kserve-locations.conf` beside it is rendered too.
+    public var nginxTemplate: String = "../nginx/kserve.conf.template"
+    /// `nginx_workers`: nginx `worker_processes` (default 1).
+    public var nginxWorkers: Int = 1
+
+    /// The defaults.
+    public init() {}
+}
+
+/// `[grpc]`: the gRPC front end.
+public struct GRPCSection: Sendable, Hashable {
+    /// `enable`: start the gRPC server (default false; `--enable_grpc` overrides it).
+    public var enable: Bool = false
+    /// `host`: the gRPC listen address (default `"0.0.0.0"`).
+    public var host: String = "0.0.0.0"
+    /// `port`: the gRPC port (default 8081; `--grpc_port` overrides it).
+    public var port: Int = 8081
+    /// `max_message_size`: largest gRPC message in bytes, both ways (default `"64m"`).
+    public var maxMessageSize: Int = 64 << 20
+
+    /// The defaults.
+    public init() {}
+}
+
+/// `[limits]`: request limits the workers enforce.
+public struct LimitsSection: Sendable, Hashable {
+    /// `max_json_depth`: deepest JSON nesting accepted in a request body (default 100).
+    public var maxJSONDepth: Int = 100
+    /// `max_tensor_bytes`: largest single tensor in bytes (default `"1g"`).
+    public var maxTensorBytes: Int = 1 << 30
+    /// `max_header_length`: largest request header line in bytes, also nginx's `large_client_header_buffers`
+    /// size (default `"8k"`).
+    public var maxHeaderLength: Int = 8 << 10
+
+    /// The defaults.
+    public init() {}
+}

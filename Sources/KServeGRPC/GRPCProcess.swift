@@ -1,0 +1,223 @@
+import CSystemShims
+import Dispatch
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Glibc
+import KServeConfig
+import KServeProtobuf
+import Logging
+import NIOPosix
+
+/// The gRPC process: serves `inference.GRPCInferenceService` and `grpc.health.v1.Health` on `[grpc] host:port`
+/// and forwards every call to the model workers as a FastCGI request on their Unix socket.
+///
+/// The master starts it with `KSERVE_ROLE=grpc` (the same binary and arguments as itself) and supervises it like
+/// any child. It holds no models: the workers decode the protobuf messages and run the models, so REST and gRPC
+/// share one accept queue and one pool.
+///
+/// - SIGTERM / SIGINT: graceful drain. Health turns NOT_SERVING, new calls get UNAVAILABLE, in-flight calls finish,
+///   then the process exits 0; a second signal, or `[server] grace_period` passing, stops at once.
+/// - SIGQUIT: immediate exit.
+/// - The master's death sends SIGTERM (`prctl(PR_SET_PDEATHSIG)`), so the process never outlives the pool.
+///
+/// ```swift
+/// let status = await GRPCProcess(config: config, logger: logger).run()
+/// exit(status)
+/// ```
+public struct GRPCProcess: Sendable {
+    /// Tuning of the bridge to the workers.
+    public struct Options: Sendable, Hashable {
+        /// Calls in flight toward the workers at most (default: workers x threads x 2, so every accept loop has
+        /// one call in progress and one waiting in the socket's queue).
+        public var maxConcurrentCalls: Int
+        /// How long a call waits for one of those slots before it fails with UNAVAILABLE (default 30 s).
+        public var queueTimeout: Duration
+        /// How often `Health.Watch` polls the workers' readiness (default 1 s).
+        public var healthPollInterval: Duration
+
+        /// The defaults for a configuration.
+        /// - Parameter config: the server configuration (`[server] workers` and `threads`).
+        public init(config: ServerConfig) {
+            maxConcurrentCalls = max(1, config.server.workers) * max(1, config.server.threads) * 2
+            queueTimeout = .seconds(30)
+            healthPollInterval = .seconds(1)
+        }
+    }
+
+    /// The server configuration (`[grpc]`, the worker socket, `grace_period`).
+    public let config: ServerConfig
+    /// The process's logger.
+    public var logger: Logger
+    /// Bridge tuning.
+    public var options: Options
+
+    /// Creates the gRPC process for a configuration.
+    /// - Parameters:
+    ///   - config: the effective server configuration.
+    ///   - logger: the logger (its metadata should carry the pid).
+    ///   - options: bridge tuning; `nil` for ``Options/init(config:)``.
+    public init(config: ServerConfig, logger: Logger, options: Options? = nil) {
+        self.config = config
+        self.logger = logger
+        self.options = options ?? Options(config: config)
+    }
+
+    /// Runs the gRPC server until it is stopped.
+    /// - Returns: the process exit status: 0 after a stop, 1 when the master is already gone, 3 (the contract's
+    ///   boot failure) when the server cannot listen.
+    public func run() async -> Int32 {
+        let logger = self.logger
+        let env = { (name: String) in getenv(name).map { String(cString: $0) } }
+        if let masterPID = env(KServeProcessContract.masterPIDVariable).flatMap({ Int32($0) }), masterPID > 1 {
+            _ = kserve_set_parent_death_signal(SIGTERM)
+            if getppid() != masterPID {
+                logger.error("the master (pid \(masterPID)) is gone; exiting")
+                return 1
+            }
+        }
+
+        let signals = SignalStream(signals: [SIGTERM, SIGINT, SIGQUIT])
+        let lifecycle = ProcessLifecycle()
+        let group = MultiThreadedEventLoopGroup.singleton
+        let bridge = WorkerBridge(
+            socketPath: config.socketPath, group: group, maxConcurrentCalls: options.maxConcurrentCalls,
+            queueTimeout: options.queueTimeout, logger: logger)
+        let maxMessageSize = config.grpc.maxMessageSize
+        let host = config.grpc.host == "localhost" ? "127.0.0.1" : config.grpc.host
+        let port = config.grpc.port
+        let server = GRPCServer(
+            transport: .http2NIOPosix(
+                address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port),
+                transportSecurity: .plaintext,
+                config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageSize }, eventLoopGroup: group),
+            services: [
+                InferenceProxyService(bridge: bridge, lifecycle: lifecycle, maxMessageSize: maxMessageSize),
+                HealthService(bridge: bridge, lifecycle: lifecycle, pollInterval: options.healthPollInterval),
+            ],
+            interceptors: [AccessLogInterceptor(logger: logger)])
+        let grace = Duration.milliseconds(Int64(max(0, config.server.gracePeriod) * 1000))
+        let limit = options.maxConcurrentCalls
+
+        return await withTaskGroup(of: Int32?.self) { tasks in
+            tasks.addTask {
+                do {
+                    try await server.serve()
+                    return 0
+                } catch {
+                    logger.critical("the gRPC server stopped: \(error)")
+                    return lifecycle.isDraining ? 0 : KServeProcessContract.workerBootFailureExitCode
+                }
+            }
+            tasks.addTask {
+                do {
+                    if let listening = try await server.listeningAddress {
+                        logger.info("gRPC server listening on \(listening), forwarding to \(config.socketPath) (at most \(limit) calls in flight)")
+                    }
+                } catch {
+                    logger.critical("the gRPC server cannot listen on \(host):\(config.grpc.port): \(error)")
+                }
+                return nil
+            }
+            tasks.addTask {
+                var draining = false
+                for await signal in signals.stream {
+                    if signal == SIGQUIT || draining {
+                        logger.warning("stopping now (signal \(signal)); \(lifecycle.inFlight) calls in flight are dropped")
+                        return 0
+                    }
+                    draining = true
+                    logger.info("draining: \(lifecycle.inFlight) calls in flight; new calls get UNAVAILABLE")
+                    lifecycle.beginDrain()
+                    server.beginGracefulShutdown()
+                    signals.yield(after: grace, signal: SIGQUIT)
+                }
+                return nil
+            }
+            var status: Int32 = 0
+            while let result = await tasks.next() {
+                guard let result else { continue }
+                status = result
+                break
+            }
+            signals.finish()
+            tasks.cancelAll()
+            logger.info("gRPC server stopped")
+            return status
+        }
+    }
+}
+
+/// Delivers SIGTERM, SIGINT and SIGQUIT as an async stream (Dispatch signal sources; the signals are ignored by
+/// the default handlers from then on).
+private final class SignalStream: Sendable {
+    let stream: AsyncStream<Int32>
+    private let continuation: AsyncStream<Int32>.Continuation
+    private let sources: [UnsafeSendableBox<any DispatchSourceSignal>]
+
+    init(signals: [Int32]) {
+        (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
+        let continuation = self.continuation
+        var sources: [UnsafeSendableBox<any DispatchSourceSignal>] = []
+        for sig in signals {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { continuation.yield(sig) }
+            source.resume()
+            sources.append(UnsafeSendableBox(source))
+        }
+        self.sources = sources
+    }
+
+    /// Delivers `signal` after `delay` (the grace period's end), unless the stream has finished.
+    func yield(after delay: Duration, signal: Int32) {
+        let continuation = self.continuation
+        Task {
+            try? await Task.sleep(for: delay)
+            continuation.yield(signal)
+        }
+    }
+
+    /// Ends the stream and stops listening.
+    func finish() {
+        continuation.finish()
+        for s in sources { s.value.cancel() }
+    }
+}
+
+/// A value whose thread-safety the owner guarantees (Dispatch sources are thread-safe but not marked Sendable).
+private struct UnsafeSendableBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Logs each call as KServe's LoggingInterceptor does (`grpc method: /inference.GRPCInferenceService/X`), with
+/// the status and duration.
+private struct AccessLogInterceptor: ServerInterceptor {
+    let logger: Logger
+
+    func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>, context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let start = ContinuousClock.now
+        let method = "/\(context.descriptor.fullyQualifiedMethod)"
+        do {
+            let response = try await next(request, context)
+            if case .failure(let error) = response.accepted {
+                log(method, "\(error.code)", start)
+            } else {
+                log(method, "ok", start)
+            }
+            return response
+        } catch let error as RPCError {
+            log(method, "\(error.code)", start)
+            throw error
+        }
+    }
+
+    private func log(_ method: String, _ status: String, _ start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        logger.info("grpc method: \(method) \(status) \((ms * 1000).rounded() / 1000)ms")
+    }
+}

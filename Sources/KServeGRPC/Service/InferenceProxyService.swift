@@ -1,0 +1,121 @@
+import GRPCCore
+import KServeProtobuf
+import Synchronization
+
+/// `inference.GRPCInferenceService`, served by passing each call's serialized message to a worker unchanged.
+///
+/// The gRPC process never decodes the request or the response: the worker decodes the protobuf itself, so the
+/// message reaches the model exactly as sent and a 64 MiB tensor costs no extra copy here. Only unary calls of the
+/// eight methods exist; anything else is UNIMPLEMENTED (by grpc-swift).
+struct InferenceProxyService: RegistrableRPCService {
+    let bridge: WorkerBridge
+    let lifecycle: ProcessLifecycle
+    /// `[grpc] max_message_size`, for the RESOURCE_EXHAUSTED message.
+    let maxMessageSize: Int
+
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        for rpc in InferenceRPC.allCases {
+            let descriptor = MethodDescriptor(fullyQualifiedService: InferenceRPC.service, method: rpc.rawValue)
+            router.registerHandler(
+                forMethod: descriptor, deserializer: RawMessageDeserializer(), serializer: RawMessageSerializer()
+            ) { request, context in
+                let message = try await singleMessage(request, rpc: rpc)
+                let response = try await forward(rpc, body: message, metadata: request.metadata)
+                return StreamingServerResponse(single: ServerResponse(message: response))
+            }
+        }
+    }
+
+    /// The one request message of a unary call.
+    private func singleMessage(_ request: StreamingServerRequest<[UInt8]>, rpc: InferenceRPC) async throws -> [UInt8] {
+        var iterator = request.messages.makeAsyncIterator()
+        do {
+            guard let message = try await iterator.next() else {
+                throw RPCError(code: .invalidArgument, message: "\(rpc.rawValue) is unary: the call carried no request message")
+            }
+            guard try await iterator.next() == nil else {
+                throw RPCError(code: .invalidArgument, message: "\(rpc.rawValue) is unary: the call carried more than one request message")
+            }
+            return message
+        } catch let error as RPCError where error.code == .resourceExhausted {
+            throw RPCError(
+                code: .resourceExhausted,
+                message: "the request message is larger than the server's limit of \(maxMessageSize) bytes ([grpc] max_message_size); \(error.message)")
+        }
+    }
+
+    /// Forwards the call, unless the process is draining; a cancelled call (client gone, deadline passed) closes
+    /// its worker connection, but a graceful shutdown lets in-flight calls finish.
+    private func forward(_ rpc: InferenceRPC, body: [UInt8], metadata: Metadata) async throws -> [UInt8] {
+        guard lifecycle.beginCall() else {
+            throw RPCError(code: .unavailable, message: "the gRPC server is shutting down; retry on another replica")
+        }
+        defer { lifecycle.endCall() }
+        let bridge = self.bridge
+        let lifecycle = self.lifecycle
+        let task = Task { try await bridge.call(rpc, body: body, metadata: metadata) }
+        do {
+            return try await withRPCCancellationHandler {
+                try await withTaskCancellationHandler {
+                    try await task.value
+                } onCancel: {
+                    task.cancel()
+                }
+            } onCancelRPC: {
+                // grpc-swift also cancels every RPC when the server begins its graceful shutdown: keep those.
+                if !lifecycle.isDraining { task.cancel() }
+            }
+        } catch is CancellationError {
+            throw RPCError(code: .cancelled, message: "the call was cancelled")
+        }
+    }
+}
+
+/// Passes the message bytes through.
+struct RawMessageDeserializer: MessageDeserializer {
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+        serializedMessageBytes.withUnsafeBytes { Array($0) }
+    }
+}
+
+/// Passes the message bytes through.
+struct RawMessageSerializer: MessageSerializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes {
+        Bytes(message)
+    }
+}
+
+/// Whether the process is draining, and how many calls are in flight (so the drain can wait for them).
+final class ProcessLifecycle: Sendable {
+    private struct State {
+        var draining = false
+        var calls = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Counts a new call in; `false` once draining.
+    func beginCall() -> Bool {
+        state.withLock { s in
+            if s.draining { return false }
+            s.calls += 1
+            return true
+        }
+    }
+
+    /// Counts a call out.
+    func endCall() {
+        state.withLock { $0.calls -= 1 }
+    }
+
+    /// Starts draining: new calls are refused from now on.
+    func beginDrain() {
+        state.withLock { $0.draining = true }
+    }
+
+    /// Whether a drain has begun.
+    var isDraining: Bool { state.withLock { $0.draining } }
+
+    /// Calls still in flight.
+    var inFlight: Int { state.withLock { $0.calls } }
+}

@@ -1,0 +1,141 @@
+import Glibc
+import KServeConfig
+
+/// Renders `nginx/kserve.conf.template` and `nginx/kserve-locations.conf` into the run folder.
+///
+/// Templates use `{{name}}` placeholders; an unknown placeholder is an error (a typo must not reach nginx).
+/// Path values are escaped for nginx double-quoted strings, and the templates quote them.
+struct NginxConfig {
+    /// The rendered main config (`<run>/nginx.conf`).
+    let mainConfigPath: String
+    /// The rendered locations snippet (`<run>/kserve-locations.conf`).
+    let locationsPath: String
+    /// nginx's prefix folder (`<run>/nginx/`): pid file and temp folders.
+    let prefix: String
+    let pidFile: String
+
+    init(config: ServerConfig) {
+        let run = config.runDirectory
+        mainConfigPath = run + "/nginx.conf"
+        locationsPath = run + "/kserve-locations.conf"
+        prefix = run + "/nginx"
+        pidFile = prefix + "/nginx.pid"
+    }
+
+    /// The placeholder values for `config`.
+    func values(config: ServerConfig, runningAsRoot: Bool) -> [String: String] {
+        let host = config.http.host
+        let listenHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        return [
+            "user_line": runningAsRoot
+                ? "user root;  # the master runs as root: nginx workers need the 0660 socket"
+                : "# (no user directive: nginx runs as the user that started kserve-master)",
+            "worker_processes": String(config.http.nginxWorkers),
+            "error_log_level": Self.nginxLogLevel(config.server.logLevel),
+            "run_dir": Self.escape(config.runDirectory),
+            "nginx_dir": Self.escape(prefix),
+            "listen": "\(listenHost):\(config.http.port)",
+            "socket_path": Self.escape(config.socketPath),
+            "locations_file": Self.escape(locationsPath),
+            "client_max_body_size": String(config.http.maxBodySize),
+            "large_header_buffer": String(config.limits.maxHeaderLength),
+        ]
+    }
+
+    /// Renders both files. The locations template is `kserve-locations.conf` beside the main template; it is
+    /// required when the main template includes `{{locations_file}}` or when nginx is not started by the master
+    /// (users then include the rendered snippet in their own nginx).
+    /// - Returns: Whether the locations snippet was rendered.
+    @discardableResult
+    func render(config: ServerConfig, runningAsRoot: Bool) throws -> Bool {
+        let values = values(config: config, runningAsRoot: runningAsRoot)
+        let templatePath = config.nginxTemplatePath
+        let locationsTemplate = PathUtilitiesLite.dirname(templatePath) + "/kserve-locations.conf"
+        var mainTemplate: String?
+        if config.http.nginx {
+            guard let text = POSIX.readSmallFile(templatePath, limit: 1 << 20), access(templatePath, R_OK) == 0 else {
+                throw MasterError(
+                    "cannot read the nginx template \(templatePath) ([http] nginx_template): \(POSIX.errorText())")
+            }
+            mainTemplate = text
+        }
+        let needsLocations = mainTemplate?.contains("{{locations_file}}") ?? true
+        var renderedLocations = false
+        if access(locationsTemplate, R_OK) == 0, let text = POSIX.readSmallFile(locationsTemplate, limit: 1 << 20) {
+            try POSIX.writeFileAtomically(
+                locationsPath, try Self.substitute(text, values, templateName: locationsTemplate), mode: 0o640)
+            renderedLocations = true
+        } else if needsLocations {
+            throw MasterError("cannot read the nginx locations template \(locationsTemplate): \(POSIX.errorText())")
+        }
+        if let mainTemplate {
+            try POSIX.writeFileAtomically(
+                mainConfigPath, try Self.substitute(mainTemplate, values, templateName: templatePath), mode: 0o640)
+        }
+        return renderedLocations
+    }
+
+    /// Replaces every `{{name}}` with `values[name]`; throws on an unknown or unterminated placeholder.
+    static func substitute(_ template: String, _ values: [String: String], templateName: String) throws -> String {
+        var out = ""
+        out.reserveCapacity(template.utf8.count)
+        var rest = Substring(template)
+        while let open = rest.firstRange(of: "{{") {
+            out += rest[..<open.lowerBound]
+            let afterOpen = rest[open.upperBound...]
+            guard let close = afterOpen.firstRange(of: "}}") else {
+                throw MasterError("\(templateName): unterminated {{ placeholder")
+            }
+            let name = afterOpen[..<close.lowerBound].trimmingCharacters(in: " ")
+            guard let value = values[name] else {
+                throw MasterError(
+                    "\(templateName): unknown placeholder {{\(name)}}; known: "
+                        + values.keys.sorted().map { "{{\($0)}}" }.joined(separator: " "))
+            }
+            out += value
+            rest = afterOpen[close.upperBound...]
+        }
+        out += rest
+        return out
+    }
+
+    /// Escapes `\` and `"` for an nginx double-quoted string.
+    static func escape(_ value: String) -> String {
+        var out = ""
+        for ch in value {
+            if ch == "\\" || ch == "\"" { out.append("\\") }
+            out.append(ch)
+        }
+        return out
+    }
+
+    /// swift-log level -> nginx error_log level (nginx's info is per-connection chatter, so info maps to warn).
+    static func nginxLogLevel(_ level: String) -> String {
+        switch level {
+        case "trace", "debug": return "info"
+        case "notice": return "notice"
+        case "error": return "error"
+        case "critical": return "crit"
+        default: return "warn"
+        }
+    }
+}
+
+/// The folder part of a path.
+enum PathUtilitiesLite {
+    static func dirname(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+}
+
+extension Substring {
+    /// The substring without leading and trailing characters from `set`.
+    func trimmingCharacters(in set: String) -> String {
+        var s = self
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,54 @@
+import KServe
+
+/// The sample model kinds built into `kserve-master`: `echo`, `sleep`, `fp16-output`, `fp16-input`, `broken`,
+/// `stream`.
+public enum SampleKinds {
+    /// Registers every sample kind on a server.
+    public static func register(on server: ModelServer) {
+        server.registerKind("echo") { entry in
+            try entry.expectOnly([])
+            return EchoModel(name: entry.name)
+        }
+        server.registerKind("sleep") { entry in
+            try entry.expectOnly(["delay_ms"])
+            return SleepModel(name: entry.name, delayMilliseconds: try entry.nonNegativeInt("delay_ms", default: 100))
+        }
+        server.registerKind("fp16-output") { entry in
+            try entry.expectOnly([])
+            return FP16OutputModel(name: entry.name)
+        }
+        server.registerKind("fp16-input") { entry in
+            try entry.expectOnly([])
+            return FP16InputModel(name: entry.name)
+        }
+        server.registerKind("broken") { entry in
+            try entry.expectOnly([])
+            return BrokenModel(name: entry.name)
+        }
+        server.registerKind("stream") { entry in
+            try entry.expectOnly(["count", "interval_ms"])
+            return StreamModel(
+                name: entry.name, count: try entry.nonNegativeInt("count", default: 5),
+                intervalMilliseconds: try entry.nonNegativeInt("interval_ms", default: 100))
+        }
+    }
+}
+
+extension ModelConfig {
+    /// Fails with a ``ConfigError`` naming the first option this kind does not know.
+    func expectOnly(_ known: Set<String>) throws {
+        for key in options.keys.sorted() where !known.contains(key) {
+            let allowed = known.isEmpty ? "none" : known.sorted().joined(separator: ", ")
+            throw optionError(key, "unknown option for kind \"\(kind)\" (allowed: \(allowed))")
+        }
+    }
+
+    /// An integer option >= 0, or `fallback` when absent.
+    func nonNegativeInt(_ key: String, default fallback: Int) throws -> Int {
+        guard let value = options[key] else { return fallback }
+        guard let i = value.intValue, i >= 0 else {
+            throw optionError(key, "expected a non-negative integer")
+        }
+        return i
+    }
+}

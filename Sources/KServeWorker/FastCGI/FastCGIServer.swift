@@ -1,0 +1,280 @@
+import CFastCGI
+import Dispatch
+import Glibc
+import KServeModel
+import KServeProtocol
+import Logging
+
+/// Process-wide stop flag and wake-up descriptor, touched by the signal handlers (async-signal-safe writes only).
+nonisolated(unsafe) private var stopRequested: Int32 = 0
+nonisolated(unsafe) private var wakeDescriptor: Int32 = -1
+nonisolated(unsafe) private var wakeWriteDescriptor: Int32 = -1
+
+/// Installs the worker's signal handlers. Must run before `FCGX_Init` (libfcgi keeps a handler that is already set).
+///
+/// - SIGTERM / SIGINT: graceful stop: every accept loop stops taking new requests, the current ones finish.
+/// - SIGQUIT: immediate exit.
+/// - SIGPIPE: ignored (a client that went away is an EPIPE on write).
+func installWorkerSignalHandlers() {
+    // A pipe nobody reads: once a byte is in it, every accept loop's poll sees it readable.
+    var fds: [Int32] = [-1, -1]
+    if pipe(&fds) == 0 {
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+        wakeDescriptor = fds[0]
+        wakeWriteDescriptor = fds[1]
+    }
+    signal(SIGPIPE, SIG_IGN)
+    signal(SIGUSR1, SIG_IGN)
+    signal(SIGHUP, SIG_IGN)
+    let graceful: @convention(c) (Int32) -> Void = { _ in
+        stopRequested = 1
+        var one: UInt8 = 1
+        _ = write(wakeWriteDescriptor, &one, 1)
+    }
+    signal(SIGTERM, graceful)
+    signal(SIGINT, graceful)
+    signal(SIGQUIT) { _ in _exit(0) }
+}
+
+/// Requests a graceful stop from inside the process (e.g. after `max_requests`).
+func requestStop() {
+    stopRequested = 1
+    var one: UInt8 = 1
+    _ = write(wakeWriteDescriptor, &one, 1)
+}
+
+/// The FastCGI side of a worker: `threads` accept loops on the inherited listening socket, each with its own
+/// `FCGX_Request`, handing every request to the ``RESTRouter``.
+///
+/// Each loop blocks in `poll` on the listening socket and the wake-up pipe, then in `FCGX_Accept_r`
+/// (the socket is non-blocking, so a connection another worker took returns EAGAIN and the loop polls again).
+/// The request is answered on Swift concurrency (the loop's thread waits), so async model code never blocks
+/// another loop, and `[server] threads` loops overlap I/O-bound models.
+final class FastCGIServer: @unchecked Sendable {
+    // @unchecked: all stored properties are immutable after init; the FCGX_Request of each loop is owned by it.
+    let listenFD: Int32
+    let router: RESTRouter
+    let threads: Int
+    let maxBodySize: Int
+    let logger: Logger
+    let accessLog: Bool
+    let onRequest: @Sendable (_ method: String, _ path: String, _ begin: Bool) -> Void
+
+    init(
+        listenFD: Int32, router: RESTRouter, threads: Int, maxBodySize: Int, logger: Logger, accessLog: Bool,
+        onRequest: @escaping @Sendable (String, String, Bool) -> Void = { _, _, _ in }
+    ) {
+        self.listenFD = listenFD
+        self.router = router
+        self.threads = max(1, threads)
+        self.maxBodySize = maxBodySize
+        self.logger = logger
+        self.accessLog = accessLog
+        self.onRequest = onRequest
+    }
+
+    /// Runs the accept loops until a stop is requested; returns when every loop has finished its request.
+    func run() {
+        let flags = fcntl(listenFD, F_GETFL)
+        _ = fcntl(listenFD, F_SETFL, flags | O_NONBLOCK)
+        var others: [pthread_t] = []
+        for _ in 1..<threads {
+            let box = Unmanaged.passRetained(self)
+            var tid = pthread_t()
+            let rc = pthread_create(&tid, nil, { arg in
+                let server = Unmanaged<FastCGIServer>.fromOpaque(arg!).takeRetainedValue()
+                server.acceptLoop()
+                return nil
+            }, box.toOpaque())
+            if rc == 0 { others.append(tid) } else { box.release() }
+        }
+        acceptLoop()
+        for tid in others { pthread_join(tid, nil) }
+    }
+
+    private func acceptLoop() {
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        request.initialize(to: FCGX_Request())
+        defer { request.deallocate() }
+        FCGX_InitRequest(request, listenFD, 0)
+        var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)]
+        while stopRequested == 0 {
+            fds[0].revents = 0
+            fds[1].revents = 0
+            let n = poll(&fds, 2, 1000)
+            if stopRequested != 0 || fds[1].revents != 0 { break }
+            if n <= 0 { continue }
+            let rc = FCGX_Accept_r(request)
+            if rc < 0 {
+                if rc != -EAGAIN && rc != -EINTR && rc != -EWOULDBLOCK {
+                    logger.warning("FCGX_Accept_r failed", metadata: ["errno": "\(-rc)"])
+                    usleep(10_000)
+                }
+                continue
+            }
+            serve(request)
+            FCGX_Finish_r(request)
+        }
+        FCGX_Free(request, 1)
+    }
+
+    private func param(_ name: String, _ envp: FCGX_ParamArray?) -> String? {
+        FCGX_GetParam(name, envp).map { String(cString: $0) }
+    }
+
+    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        let start = monotonicSeconds()
+        let envp = request.pointee.envp
+        var headers: Headers = [:]
+        if var p = envp {
+            while let entry = p.pointee {
+                let s = String(cString: entry)
+                if let eq = s.firstIndex(of: "=") {
+                    let key = s[..<eq]
+                    let value = String(s[s.index(after: eq)...])
+                    if key.hasPrefix("HTTP_") {
+                        headers[key.dropFirst(5).lowercased().replacingUnderscores()] = value
+                    } else if key == "CONTENT_TYPE", !value.isEmpty {
+                        headers["content-type"] = value
+                    } else if key == "CONTENT_LENGTH", !value.isEmpty {
+                        headers["content-length"] = value
+                    }
+                }
+                p += 1
+            }
+        }
+        let method = param("REQUEST_METHOD", envp) ?? "GET"
+        let path = param("DOCUMENT_URI", envp) ?? param("PATH_INFO", envp) ?? param("REQUEST_URI", envp).map { String($0.prefix { $0 != "?" }) } ?? "/"
+        let query = param("QUERY_STRING", envp) ?? ""
+        onRequest(method, path, true)
+        defer { onRequest(method, path, false) }
+
+        let response: HTTPResponse
+        let length = headers["content-length"].flatMap { Int($0) } ?? 0
+        if length > maxBodySize {
+            response = .error(KServeError(.payloadTooLarge, "Request body of \(length) bytes exceeds the limit of \(maxBodySize) bytes."))
+        } else if length < 0 {
+            response = .error(.invalidInput("Invalid Content-Length."))
+        } else {
+            let body = readBody(request.pointee.in, length: length)
+            let httpRequest = HTTPRequest(method: method, path: path, query: query, headers: headers, body: body)
+            response = blockingAwait { await self.router.handle(httpRequest) }
+        }
+        let status = write(response, to: request.pointee.out)
+        if accessLog {
+            let ms = (monotonicSeconds() - start) * 1000
+            logger.info("\(method) \(path)\(query.isEmpty ? "" : "?" + query) \(status) \(formatMillis(ms))ms")
+        }
+    }
+
+    private func readBody(_ stream: UnsafeMutablePointer<FCGX_Stream>?, length: Int) -> [UInt8] {
+        guard length > 0, let stream else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: length) { buffer, initialized in
+            var offset = 0
+            while offset < length {
+                let chunk = Int32(min(length - offset, 1 << 30))
+                let n = buffer.baseAddress!.advanced(by: offset).withMemoryRebound(to: CChar.self, capacity: Int(chunk)) {
+                    FCGX_GetStr($0, chunk, stream)
+                }
+                if n <= 0 { break }
+                offset += Int(n)
+            }
+            initialized = offset
+        }
+    }
+
+    /// Writes status, headers and body; returns the status written.
+    @discardableResult
+    private func write(_ response: HTTPResponse, to out: UnsafeMutablePointer<FCGX_Stream>?) -> Int {
+        guard let out else { return response.status }
+        var head = "Status: \(response.status) \(reasonPhrase(response.status))\r\n"
+        for (k, v) in response.headers where isSafeHeader(k) && isSafeHeader(v) {
+            head += "\(k): \(v)\r\n"
+        }
+        if let length = response.contentLength {
+            head += "Content-Length: \(length)\r\n"
+        }
+        switch response.body {
+        case .bytes(let bytes):
+            head += "\r\n"
+            put(Array(head.utf8)[...], out)
+            put(bytes[...], out)
+        case .rest(let message):
+            head += "\r\n"
+            put(Array(head.utf8)[...], out)
+            put(message.json[...], out)
+            for chunk in message.binaryChunks { put(chunk, out) }
+        case .stream(let stream):
+            head += "X-Accel-Buffering: no\r\n\r\n"
+            put(Array(head.utf8)[...], out)
+            FCGX_FFlush(out)
+            let box = UnsafeSendable(out)
+            blockingAwait {
+                do {
+                    for try await chunk in stream {
+                        Self.putStatic(chunk[...], box.value)
+                        FCGX_FFlush(box.value)
+                    }
+                } catch {
+                    // Headers are gone; the best we can do is end the stream.
+                }
+            }
+        }
+        return response.status
+    }
+
+    private func put(_ bytes: ArraySlice<UInt8>, _ out: UnsafeMutablePointer<FCGX_Stream>) {
+        Self.putStatic(bytes, out)
+    }
+
+    static func putStatic(_ bytes: ArraySlice<UInt8>, _ out: UnsafeMutablePointer<FCGX_Stream>) {
+        bytes.withUnsafeBufferPointer { buf in
+            guard var p = buf.baseAddress else { return }
+            var remaining = buf.count
+            while remaining > 0 {
+                let n = Int32(min(remaining, 1 << 30))
+                let written = p.withMemoryRebound(to: CChar.self, capacity: Int(n)) { FCGX_PutStr($0, n, out) }
+                if written < 0 { return }
+                remaining -= Int(n)
+                p += Int(n)
+            }
+        }
+    }
+}
+
+/// Wraps a non-Sendable value whose use is confined by the caller (the accept loop waits while it is used).
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Runs async work from a blocking accept-loop thread and waits for it.
+func blockingAwait<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+    let result = Locked<T?>(nil)
+    let semaphore = DispatchSemaphore(value: 0)
+    Task {
+        let value = await body()
+        result.value = value
+        semaphore.signal()
+    }
+    semaphore.wait()
+    return result.value!
+}
+
+private func isSafeHeader(_ s: String) -> Bool {
+    !s.utf8.contains { $0 == 13 || $0 == 10 }
+}
+
+func formatMillis(_ ms: Double) -> String {
+    let r = (ms * 1000).rounded() / 1000
+    return "\(r)"
+}
+
+extension String {
+    func replacingUnderscores() -> String {
+        String(decoding: utf8.map { $0 == UInt8(ascii: "_") ? UInt8(ascii: "-") : $0 }, as: UTF8.self)
+    }
+}

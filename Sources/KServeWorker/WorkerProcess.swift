@@ -1,0 +1,130 @@
+import CFastCGI
+import CSystemShims
+import Glibc
+public import KServeConfig
+public import KServeModel
+import KServeProtocol
+public import Logging
+
+/// One model worker process: loads every model, then answers FastCGI requests until told to stop.
+///
+/// Started by the master re-executing its own binary with `KSERVE_ROLE=worker` and the listening socket on the
+/// descriptor named by `KSERVE_LISTEN_FD` (3).
+public struct WorkerProcess {
+    public let config: ServerConfig
+    public let repository: ModelRepository
+    public var logger: Logger
+
+    public init(config: ServerConfig, repository: ModelRepository, logger: Logger) {
+        self.config = config
+        self.repository = repository
+        self.logger = logger
+    }
+
+    /// The folder holding the pool's shared state (metrics, model states) for the master with this pid.
+    public static func stateDirectory(runDirectory: String, masterPID: Int32) -> String {
+        "\(runDirectory)/state-\(masterPID)"
+    }
+
+    /// Runs the worker; returns its exit status.
+    public func run() async -> Int32 {
+        installWorkerSignalHandlers()
+        let env = ProcessEnvironment()
+        let masterPID = env["KSERVE_MASTER_PID"].flatMap { Int32($0) } ?? getppid()
+        if masterPID > 1 {
+            _ = kserve_set_parent_death_signal(SIGTERM)
+            if getppid() != masterPID {
+                logger.error("the master (pid \(masterPID)) is gone; exiting")
+                return 1
+            }
+        }
+        guard let fdText = env["KSERVE_LISTEN_FD"], let listenFD = Int32(fdText), listenFD >= 0 else {
+            logger.error("KSERVE_LISTEN_FD is not set: a worker is started by kserve-master, not by hand")
+            return 2
+        }
+        var st = stat()
+        guard fstat(listenFD, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else {
+            logger.error("KSERVE_LISTEN_FD=\(listenFD) is not a socket")
+            return 2
+        }
+        _ = fcntl(listenFD, F_SETFD, FD_CLOEXEC)
+        guard FCGX_Init() == 0 else {
+            logger.error("FCGX_Init failed")
+            return 1
+        }
+
+        let stateDir = Self.stateDirectory(runDirectory: config.runDirectory, masterPID: masterPID)
+        let storage: any CounterStorage = SharedCounterStorage(directory: stateDir + "/metrics") ?? InMemoryCounterStorage()
+        let store = SharedModelStates(directory: stateDir)
+        let metrics = ServerMetrics(storage: storage)
+        let latency = config.server.enableLatencyLogging ? LatencyLogger() : nil
+
+        // Load every model; a failed load leaves it registered and not ready, with the reason.
+        for (name, model) in repository.models {
+            if let m = model as? Model {
+                m.addObserver(metrics)
+                if let latency { m.addObserver(latency) }
+            }
+            do {
+                try await repository.load(name)
+                logger.info("model \(name) loaded")
+            } catch {
+                logger.error("model \(name) failed to load: \(model.notReadyReason ?? "\(error)")")
+            }
+        }
+        if let store { await repository.converge(with: store) }
+
+        var versions: [String: String] = [:]
+        for m in config.models { versions[m.name] = m.version }
+        let options = DataPlaneOptions(
+            limits: DecodingLimits(maxDepth: config.limits.maxJSONDepth, maxTensorBytes: config.limits.maxTensorBytes),
+            modelVersions: versions, maxBodySize: config.http.maxBodySize)
+        let dataPlane = DataPlane(repository: repository, metrics: metrics, options: options, stateStore: store)
+        let router = RESTRouter(dataPlane: dataPlane)
+        var accessLogger = logger
+        accessLogger[metadataKey: "log"] = "access"
+        let server = FastCGIServer(
+            listenFD: listenFD, router: router, threads: config.server.threads, maxBodySize: config.http.maxBodySize,
+            logger: accessLogger, accessLog: logger.logLevel <= .info)
+        logger.info("worker ready", metadata: ["threads": "\(config.server.threads)"])
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            var tid = pthread_t()
+            let box = Unmanaged.passRetained(ContinuationBox(server: server, continuation: continuation))
+            pthread_create(&tid, nil, { arg in
+                let b = Unmanaged<ContinuationBox>.fromOpaque(arg!).takeRetainedValue()
+                b.server.run()
+                b.continuation.resume()
+                return nil
+            }, box.toOpaque())
+            pthread_detach(tid)
+        }
+        for (_, model) in repository.models { await model.stop() }
+        logger.info("worker stopped")
+        return 0
+    }
+}
+
+private final class ContinuationBox: @unchecked Sendable {
+    let server: FastCGIServer
+    let continuation: CheckedContinuation<Void, Never>
+    init(server: FastCGIServer, continuation: CheckedContinuation<Void, Never>) {
+        self.server = server
+        self.continuation = continuation
+    }
+}
+
+/// Reads environment variables without Foundation.
+public struct ProcessEnvironment: Sendable {
+    public init() {}
+    public subscript(name: String) -> String? { getenv(name).map { String(cString: $0) } }
+}
+
+/// Logs KServe's latency line per call (`kserve.trace`), when `enable_latency_logging` is on.
+final class LatencyLogger: ModelObserver {
+    let logger = Logger(label: "kserve.trace")
+    func record(model: String, timings: PhaseTimings, verb: InferenceVerb, requestID: String?) {
+        func ms(_ s: Double) -> String { "\((s * 1e12).rounded() / 1e9)" }
+        logger.info(
+            "requestId: \(requestID ?? "N.A."), preprocess_ms: \(ms(timings.preprocess)), explain_ms: \(ms(timings.explain)), predict_ms: \(ms(timings.predict)), postprocess_ms: \(ms(timings.postprocess))")
+    }
+}

@@ -1,0 +1,124 @@
+import KServeConfig
+import Testing
+
+private func cliError(_ args: [String]) -> ConfigError? {
+    do {
+        _ = try KServeCommandLine.parse(args)
+        return nil
+    } catch let error as ConfigError {
+        return error
+    } catch {
+        return nil
+    }
+}
+
+@Suite("KServeCommandLine: KServe's flags with parse_known_args semantics")
+struct KServeCommandLineTests {
+    @Test("-c/--config in every argparse spelling")
+    func configSpellings() throws {
+        for args in [["-c", "a.conf"], ["--config", "a.conf"], ["--config=a.conf"], ["-c=a.conf"], ["-ca.conf"]] {
+            #expect(try KServeCommandLine.parse(args).configPath == "a.conf", "\(args)")
+        }
+    }
+
+    @Test("Every flag, in both --flag value and --flag=value forms")
+    func everyFlag() throws {
+        let (path, o) = try KServeCommandLine.parse([
+            "-c", "k.conf", "--http_port", "9000", "--grpc_port=9001", "--workers", "4", "--enable_grpc=yes",
+            "--enable_latency_logging", "off", "--model_name", "iris", "--model_dir=/mnt/models",
+        ])
+        #expect(path == "k.conf")
+        #expect(o.httpPort == 9000)
+        #expect(o.grpcPort == 9001)
+        #expect(o.workers == 4)
+        #expect(o.enableGRPC == true)
+        #expect(o.enableLatencyLogging == false)
+        #expect(o.modelName == "iris")
+        #expect(o.modelDir == "/mnt/models")
+        #expect(o.unknown.isEmpty)
+    }
+
+    @Test("Flags not given stay nil")
+    func nothingGiven() throws {
+        let o = try KServeCommandLine.parse(["-c", "k.conf"]).overrides
+        #expect(o == CommandLineOverrides())
+    }
+
+    @Test("A repeated flag takes its last value (ServingRuntime args + InferenceService args)")
+    func lastWins() throws {
+        let o = try KServeCommandLine.parse([
+            "-c", "a.conf", "--http_port", "1", "--workers=2", "--http_port=2", "--workers", "3", "-c", "b.conf",
+        ])
+        #expect(o.configPath == "b.conf")
+        #expect(o.overrides.httpPort == 2)
+        #expect(o.overrides.workers == 3)
+    }
+
+    @Test("Unknown flags and their values are collected, not errors")
+    func unknownCollected() throws {
+        let (path, o) = try KServeCommandLine.parse([
+            "--predictor_host", "svc:80", "-c", "k.conf", "--protocol=v2", "--enable_docs_url", "true", "-v",
+            "--http_port", "8085", "stray",
+        ])
+        #expect(path == "k.conf")
+        #expect(o.httpPort == 8085)
+        #expect(o.unknown == ["--predictor_host", "svc:80", "--protocol=v2", "--enable_docs_url", "true", "-v", "stray"])
+    }
+
+    @Test("An unknown single-dash word is collected, not split into short flags")
+    func unknownShortCluster() throws {
+        let (path, o) = try KServeCommandLine.parse(["-c", "k.conf", "-abc", "-hx"])
+        #expect(path == "k.conf")
+        #expect(Set(o.unknown) == ["-abc", "-hx"])
+    }
+
+    @Test(
+        "strtobool spellings",
+        arguments: [
+            ("true", true), ("True", true), ("1", true), ("yes", true), ("y", true), ("on", true), ("t", true),
+            ("false", false), ("FALSE", false), ("0", false), ("no", false), ("n", false), ("off", false), ("f", false),
+        ])
+    func strtobool(text: String, value: Bool) throws {
+        let o = try KServeCommandLine.parse(["-c", "k", "--enable_grpc", text, "--enable_latency_logging=\(text)"])
+        #expect(o.overrides.enableGRPC == value)
+        #expect(o.overrides.enableLatencyLogging == value)
+    }
+
+    @Test(
+        "Bad values are errors naming the flag",
+        arguments: [
+            (["-c", "k", "--http_port", "abc"], "--http_port"),
+            (["-c", "k", "--http_port=0"], "--http_port"),
+            (["-c", "k", "--grpc_port", "65536"], "--grpc_port"),
+            (["-c", "k", "--workers", "0"], "--workers"),
+            (["-c", "k", "--workers=two"], "--workers"),
+            (["-c", "k", "--enable_grpc", "maybe"], "--enable_grpc"),
+            (["-c", "k", "--enable_latency_logging="], "--enable_latency_logging"),
+            (["-c", "k", "--model_name="], "--model_name"),
+            (["-c", "k", "--model_name", "a/b"], "--model_name"),
+            (["--http_port", "8080"], "-c/--config"),
+            (["-c="], "-c/--config"),
+        ])
+    func badValues(args: [String], flag: String) {
+        let e = cliError(args)
+        #expect(e != nil, "expected an error for \(args)")
+        #expect(e?.key == flag)
+        #expect(e?.file == "command line")
+    }
+
+    @Test("A flag without its value is an error naming the flag")
+    func missingValue() {
+        let e = cliError(["-c", "k", "--http_port"])
+        #expect(e?.description.contains("--http_port") == true)
+        let f = cliError(["-c", "k", "--model_name", "--workers", "2"])
+        #expect(f?.description.contains("--model_name") == true)
+    }
+
+    @Test("-h and --help ask for the usage text")
+    func help() {
+        for flag in ["-h", "--help"] {
+            #expect(throws: CommandLineHelpRequested.self) { _ = try KServeCommandLine.parse(["-c", "k", flag]) }
+        }
+        #expect(KServeCommandLine.helpText.contains("--http_port"))
+    }
+}

@@ -1,0 +1,436 @@
+import KServeConfig
+import KServeProtocol
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The repository's `conf/kserve.conf`, found from this file's path.
+private let repositoryConfig: String = {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)  // Tests/KServeConfigTests/ServerConfigTests.swift
+    return parts.joined(separator: "/") + "/conf/kserve.conf"
+}()
+
+private func parse(_ toml: String, path: String = "/etc/kserve/test.conf", _ o: CommandLineOverrides = .init())
+    throws -> ServerConfig
+{
+    try ServerConfig.parse(toml: toml, path: path, overrides: o)
+}
+
+/// The error thrown by `body`, as a ConfigError.
+private func configError(_ body: () throws -> Void) -> ConfigError? {
+    do {
+        try body()
+        return nil
+    } catch let error as ConfigError {
+        return error
+    } catch {
+        return nil
+    }
+}
+
+@Suite("ServerConfig: defaults and the default config file")
+struct ServerConfigDefaultsTests {
+    @Test("An empty file gives every documented default")
+    func emptyFileDefaults() throws {
+        let c = try parse("")
+        #expect(c.configFile == "/etc/kserve/test.conf")
+        #expect(c.server.workers == 2)
+        #expect(c.server.threads == 1)
+        #expect(c.server.socket == "kserve.sock")
+        #expect(c.server.runDir == "run")
+        #expect(c.server.gracePeriod == 30)
+        #expect(c.server.enableLatencyLogging)
+        #expect(c.server.logLevel == "info")
+        #expect(c.server.listenBacklog == 511)
+        #expect(c.http.host == "0.0.0.0")
+        #expect(c.http.port == 8080)
+        #expect(c.http.nginx)
+        #expect(c.http.maxBodySize == 64 << 20)
+        #expect(c.http.nginxBinary == "nginx")
+        #expect(c.http.nginxWorkers == 1)
+        #expect(!c.grpc.enable)
+        #expect(c.grpc.host == "0.0.0.0")
+        #expect(c.grpc.port == 8081)
+        #expect(c.grpc.maxMessageSize == 64 << 20)
+        #expect(c.limits.maxJSONDepth == 100)
+        #expect(c.limits.maxTensorBytes == 1 << 30)
+        #expect(c.limits.maxHeaderLength == 8 << 10)
+        #expect(c.models.isEmpty)
+    }
+
+    @Test("Relative paths resolve against the config file's folder")
+    func pathResolution() throws {
+        let c = try parse("")
+        #expect(c.runDirectory == "/etc/kserve/run")
+        #expect(c.socketPath == "/etc/kserve/run/kserve.sock")
+        #expect(c.nginxTemplatePath == "/etc/nginx/kserve.conf.template")
+
+        let d = try parse(
+            """
+            [server]
+            run_dir = "../var/./run/"
+            socket = "/tmp/k.sock"
+            """)
+        #expect(d.runDirectory == "/etc/var/run")
+        #expect(d.socketPath == "/tmp/k.sock")
+    }
+
+    @Test("A relative config path is made absolute and named as given in errors")
+    func relativeConfigPath() throws {
+        let c = try parse("", path: "conf/x.conf")
+        let configFile = try #require(c.configFile)
+        #expect(configFile.hasPrefix("/"))
+        #expect(configFile.hasSuffix("/conf/x.conf"))
+        let e = configError { _ = try parse("[server]\nworkers = 0", path: "conf/x.conf") }
+        #expect(e?.file == "conf/x.conf")
+    }
+
+    @Test("The repository's conf/kserve.conf loads: 2 workers, HTTP 8080, gRPC off, the sample models")
+    func repositoryDefaultConfig() throws {
+        let c = try ServerConfig.load(path: repositoryConfig, overrides: .init())
+        #expect(c.server.workers == 2)
+        #expect(c.http.port == 8080)
+        #expect(c.http.nginx)
+        #expect(!c.grpc.enable)
+        #expect(c.grpc.port == 8081)
+        #expect(c.models.map(\.name) == ["echo", "sleep", "fp16-output", "fp16-input"])
+        #expect(c.models.map(\.kind) == ["echo", "sleep", "fp16-output", "fp16-input"])
+        #expect(c.models[1].options["delay_ms"] == .int(100))
+        #expect(c.models.allSatisfy { $0.version == "1" })
+        let template = c.nginxTemplatePath
+        #expect(template.hasSuffix("/nginx/kserve.conf.template"))
+        #expect(access(template, R_OK) == 0, "the default nginx_template must exist: \(template)")
+    }
+
+    @Test("A missing file is an error naming it")
+    func missingFile() {
+        let e = configError { _ = try ServerConfig.load(path: "/nonexistent/kserve.conf", overrides: .init()) }
+        #expect(e?.file == "/nonexistent/kserve.conf")
+        #expect(e?.description.contains("No such file") == true)
+    }
+}
+
+@Suite("ServerConfig: values")
+struct ServerConfigValueTests {
+    @Test("Every key of every section is read")
+    func allKeys() throws {
+        let c = try parse(
+            """
+            [server]
+            workers = 4
+            threads = 3
+            socket = "fcgi.sock"
+            run_dir = "/var/run/kserve"
+            grace_period = 2.5
+            enable_latency_logging = false
+            log_level = "DEBUG"
+            listen_backlog = 1024
+
+            [http]
+            host = "127.0.0.1"
+            port = 9000
+            nginx = false
+            max_body_size = "512k"
+            nginx_binary = "/usr/sbin/nginx"
+            nginx_template = "tmpl/n.conf"
+            nginx_workers = 2
+
+            [grpc]
+            enable = true
+            host = "::"
+            port = 9001
+            max_message_size = 1048576
+
+            [limits]
+            max_json_depth = 10
+            max_tensor_bytes = "2G"
+            max_header_length = "16k"
+            """)
+        #expect(c.server.workers == 4)
+        #expect(c.server.threads == 3)
+        #expect(c.socketPath == "/var/run/kserve/fcgi.sock")
+        #expect(c.server.gracePeriod == 2.5)
+        #expect(!c.server.enableLatencyLogging)
+        #expect(c.server.logLevel == "debug")
+        #expect(c.server.listenBacklog == 1024)
+        #expect(c.http.host == "127.0.0.1")
+        #expect(c.http.port == 9000)
+        #expect(!c.http.nginx)
+        #expect(c.http.maxBodySize == 512 * 1024)
+        #expect(c.http.nginxBinary == "/usr/sbin/nginx")
+        #expect(c.nginxTemplatePath == "/etc/kserve/tmpl/n.conf")
+        #expect(c.http.nginxWorkers == 2)
+        #expect(c.grpc.enable)
+        #expect(c.grpc.host == "::")
+        #expect(c.grpc.port == 9001)
+        #expect(c.grpc.maxMessageSize == 1 << 20)
+        #expect(c.limits.maxJSONDepth == 10)
+        #expect(c.limits.maxTensorBytes == 2 << 30)
+        #expect(c.limits.maxHeaderLength == 16 << 10)
+    }
+
+    @Test(
+        "Sizes: nginx-style strings or integer bytes",
+        arguments: [
+            ("\"16m\"", 16 << 20), ("\"16M\"", 16 << 20), ("\"512k\"", 512 << 10), ("\"1g\"", 1 << 30),
+            ("\"100\"", 100), ("123456", 123_456), ("0", 0),
+        ])
+    func sizes(text: String, bytes: Int) throws {
+        let c = try parse("[http]\nmax_body_size = \(text)")
+        #expect(c.http.maxBodySize == bytes)
+    }
+
+    @Test(
+        "Bad sizes name the key",
+        arguments: ["\"16mb\"", "\"m\"", "\"-1k\"", "-5", "1.5", "\"1.5m\"", "true", "\"99999999999999999999g\"", "\"\""])
+    func badSizes(text: String) {
+        let e = configError { _ = try parse("[http]\nmax_body_size = \(text)") }
+        #expect(e?.key == "[http] max_body_size")
+        #expect(e?.file == "/etc/kserve/test.conf")
+    }
+
+    @Test("Durations: integer or float seconds")
+    func durations() throws {
+        #expect(try parse("[server]\ngrace_period = 5").server.gracePeriod == 5)
+        #expect(try parse("[server]\ngrace_period = 0.25").server.gracePeriod == 0.25)
+        #expect(configError { _ = try parse("[server]\ngrace_period = -1") }?.key == "[server] grace_period")
+        #expect(configError { _ = try parse("[server]\ngrace_period = \"30s\"") }?.key == "[server] grace_period")
+        #expect(configError { _ = try parse("[server]\ngrace_period = inf") }?.key == "[server] grace_period")
+    }
+
+    @Test("The message names the file, the key and the bad value")
+    func messageShape() {
+        let e = configError { _ = try parse("[server]\nworkers = \"two\"", path: "conf/kserve.conf") }
+        #expect(e?.description == "conf/kserve.conf: [server] workers: expected a positive integer, got \"two\"")
+    }
+
+    @Test(
+        "Bad values are errors naming section and key",
+        arguments: [
+            ("[server]\nworkers = 0", "[server] workers"),
+            ("[server]\nworkers = -3", "[server] workers"),
+            ("[server]\nthreads = 1.5", "[server] threads"),
+            ("[server]\nsocket = 5", "[server] socket"),
+            ("[server]\nsocket = \"\"", "[server] socket"),
+            ("[server]\nrun_dir = false", "[server] run_dir"),
+            ("[server]\nenable_latency_logging = \"yes\"", "[server] enable_latency_logging"),
+            ("[server]\nlog_level = \"loud\"", "[server] log_level"),
+            ("[server]\nlisten_backlog = 0", "[server] listen_backlog"),
+            ("[http]\nport = 0", "[http] port"),
+            ("[http]\nport = 70000", "[http] port"),
+            ("[http]\nport = \"8080\"", "[http] port"),
+            ("[http]\nhost = \"\"", "[http] host"),
+            ("[http]\nhost = \"a b\"", "[http] host"),
+            ("[http]\nhost = \"x;\"", "[http] host"),
+            ("[http]\nnginx = 1", "[http] nginx"),
+            ("[http]\nnginx_workers = 0", "[http] nginx_workers"),
+            ("[grpc]\nenable = \"true\"", "[grpc] enable"),
+            ("[grpc]\nport = -1", "[grpc] port"),
+            ("[grpc]\nmax_message_size = 0", "[grpc] max_message_size"),
+            ("[limits]\nmax_json_depth = 0", "[limits] max_json_depth"),
+            ("[limits]\nmax_header_length = \"100\"", "[limits] max_header_length"),
+            ("[limits]\nmax_tensor_bytes = \"big\"", "[limits] max_tensor_bytes"),
+        ])
+    func badValues(toml: String, key: String) {
+        let e = configError { _ = try parse(toml, path: "my.conf") }
+        #expect(e != nil, "expected an error for \(toml)")
+        #expect(e?.key == key)
+        #expect(e?.file == "my.conf")
+        #expect(e?.description.hasPrefix("my.conf: \(key): ") == true)
+    }
+
+    @Test("Unknown keys and sections are errors naming them")
+    func unknownKeys() {
+        var e = configError { _ = try parse("[server]\nwrkers = 2") }
+        #expect(e?.key == "[server] wrkers")
+        #expect(e?.reason.contains("workers") == true, "lists the known keys")
+        e = configError { _ = try parse("[htp]\nport = 1") }
+        #expect(e?.key == "[htp]")
+        e = configError { _ = try parse("workers = 2") }
+        #expect(e?.key == "workers")
+        e = configError { _ = try parse("server = 2") }
+        #expect(e?.key == "server")
+        e = configError { _ = try parse("[limits]\nmax_body = 1") }
+        #expect(e?.key == "[limits] max_body")
+        e = configError { _ = try parse("[grpc]\nenabled = true") }
+        #expect(e?.key == "[grpc] enabled")
+    }
+
+    @Test("A TOML syntax error names the file, line and column")
+    func syntaxError() {
+        let e = configError { _ = try parse("[server]\nworkers = = 2", path: "bad.conf") }
+        #expect(e?.file == "bad.conf")
+        #expect(e?.key?.hasPrefix("line 2") == true)
+    }
+
+    @Test("A socket path longer than sun_path is an error naming [server] socket")
+    func socketPathLength() {
+        let long = String(repeating: "d", count: 120)
+        let e = configError { _ = try parse("[server]\nrun_dir = \"/tmp/\(long)\"") }
+        #expect(e?.key == "[server] socket")
+        #expect(e?.reason.contains("107") == true)
+    }
+
+    @Test("A $ in the socket path is refused (nginx would read it as a variable)")
+    func dollarInPath() {
+        let e = configError { _ = try parse("[server]\nsocket = \"/tmp/a$b.sock\"") }
+        #expect(e?.key == "[server] socket")
+    }
+}
+
+@Suite("ServerConfig: [[models]]")
+struct ModelConfigTests {
+    @Test("name, kind, version, inputs, outputs and options")
+    func fullEntry() throws {
+        let c = try parse(
+            """
+            [[models]]
+            name = "iris"
+            kind = "sklearn"
+            version = 3
+            inputs = [{ name = "input-0", datatype = "FP32", shape = [-1, 4] }]
+            outputs = [{ name = "output-0", datatype = "INT64", shape = [-1] }]
+            path = "models/iris"
+            delay_ms = 10
+            ratio = 0.5
+            verbose = true
+            tags = ["a", 1]
+            extra = { x = 1 }
+
+            [[models]]
+            name = "echo"
+            kind = "echo"
+            """)
+        #expect(c.models.count == 2)
+        let m = c.models[0]
+        #expect(m.name == "iris")
+        #expect(m.kind == "sklearn")
+        #expect(m.version == "3")
+        #expect(m.inputs == [TensorMetadata(name: "input-0", datatype: .fp32, shape: [-1, 4])])
+        #expect(m.outputs == [TensorMetadata(name: "output-0", datatype: .int64, shape: [-1])])
+        #expect(m.options["path"] == .string("models/iris"))
+        #expect(m.options["delay_ms"]?.intValue == 10)
+        #expect(m.options["delay_ms"]?.doubleValue == 10)
+        #expect(m.options["ratio"]?.doubleValue == 0.5)
+        #expect(m.options["verbose"]?.boolValue == true)
+        #expect(m.options["tags"] == .array([.string("a"), .int(1)]))
+        #expect(m.options["extra"] == .table(["x": .int(1)]))
+        #expect(m.options["name"] == nil && m.options["kind"] == nil && m.options["inputs"] == nil)
+        #expect(m.sourceFile == "/etc/kserve/test.conf")
+        #expect(c.models[1].version == "1")
+        #expect(c.models[1].inputs == nil)
+        #expect(c.models[1].options.isEmpty)
+    }
+
+    @Test(
+        "Bad entries are errors naming the entry and the key",
+        arguments: [
+            ("[[models]]\nkind = \"echo\"", "[[models]] #1 name"),
+            ("[[models]]\nname = \"a\"", "[[models]] #1 (\"a\") kind"),
+            ("[[models]]\nname = \"\"\nkind = \"echo\"", "[[models]] #1 (\"\") name"),
+            ("[[models]]\nname = \"a/b\"\nkind = \"echo\"", "[[models]] #1 (\"a/b\") name"),
+            ("[[models]]\nname = 5\nkind = \"echo\"", "[[models]] #1 name"),
+            ("[[models]]\nname = \"a\"\nkind = \"\"", "[[models]] #1 (\"a\") kind"),
+            ("[[models]]\nname = \"a\"\nkind = \"echo\"\nversion = \"\"", "[[models]] #1 (\"a\") version"),
+            ("[[models]]\nname = \"a\"\nkind = \"e\"\ninputs = 3", "[[models]] #1 (\"a\") inputs"),
+            ("[[models]]\nname = \"a\"\nkind = \"e\"\ninputs = [1]", "[[models]] #1 (\"a\") inputs[0]"),
+            (
+                "[[models]]\nname = \"a\"\nkind = \"e\"\ninputs = [{ name = \"x\", datatype = \"FP8\", shape = [1] }]",
+                "[[models]] #1 (\"a\") inputs[0] datatype"
+            ),
+            (
+                "[[models]]\nname = \"a\"\nkind = \"e\"\noutputs = [{ name = \"x\", datatype = \"FP32\" }]",
+                "[[models]] #1 (\"a\") outputs[0] shape"
+            ),
+            (
+                "[[models]]\nname = \"a\"\nkind = \"e\"\ninputs = [{ name = \"x\", datatype = \"FP32\", shape = [-2] }]",
+                "[[models]] #1 (\"a\") inputs[0] shape"
+            ),
+            (
+                "[[models]]\nname = \"a\"\nkind = \"e\"\ninputs = [{ name = \"x\", datatype = \"FP32\", shape = [1], dims = 2 }]",
+                "[[models]] #1 (\"a\") inputs[0] dims"
+            ),
+            (
+                "[[models]]\nname = \"a\"\nkind = \"e\"\ninputs = [{ datatype = \"FP32\", shape = [1] }]",
+                "[[models]] #1 (\"a\") inputs[0] name"
+            ),
+            ("[[models]]\nname = \"a\"\nkind = \"e\"\n[[models]]\nname = \"a\"\nkind = \"f\"", "[[models]] #2 (\"a\") name"),
+            ("models = 3", "models"),
+            ("models = [1]", "[[models]] #1"),
+            ("[[models]]\nname = \"a\"\nkind = \"e\"\nwhen = 1979-05-27", "[[models]] #1 (\"a\") when"),
+        ])
+    func badEntries(toml: String, key: String) {
+        let e = configError { _ = try parse(toml) }
+        #expect(e != nil, "expected an error for \(toml)")
+        #expect(e?.key == key)
+        #expect(e?.file == "/etc/kserve/test.conf")
+    }
+
+    @Test("Every OIP datatype is accepted in tensor metadata")
+    func allDatatypes() throws {
+        for type in DataType.allCases {
+            let c = try parse(
+                "[[models]]\nname = \"a\"\nkind = \"e\"\ninputs = [{ name = \"x\", datatype = \"\(type.rawValue)\", shape = [2] }]")
+            #expect(c.models[0].inputs?.first?.datatype == type)
+        }
+    }
+
+    @Test("optionError names the file, the model and the option")
+    func optionError() throws {
+        let c = try parse("[[models]]\nname = \"s\"\nkind = \"sleep\"\ndelay_ms = \"x\"", path: "conf/k.conf")
+        let e = c.models[0].optionError("delay_ms", "expected milliseconds, got \"x\"")
+        #expect(e.description == "conf/k.conf: [[models]] \"s\" delay_ms: expected milliseconds, got \"x\"")
+    }
+}
+
+@Suite("ServerConfig: command-line overrides")
+struct OverrideTests {
+    let twoModels = "[[models]]\nname = \"first\"\nkind = \"echo\"\n[[models]]\nname = \"second\"\nkind = \"echo\""
+
+    @Test("Flags win over the file")
+    func overrides() throws {
+        let o = CommandLineOverrides(
+            httpPort: 9090, grpcPort: 9091, workers: 7, enableGRPC: true, enableLatencyLogging: false)
+        let c = try parse("[server]\nworkers = 3\n[http]\nport = 1234\n[grpc]\nport = 1235\nenable = false", o)
+        #expect(c.http.port == 9090)
+        #expect(c.grpc.port == 9091)
+        #expect(c.server.workers == 7)
+        #expect(c.grpc.enable)
+        #expect(!c.server.enableLatencyLogging)
+    }
+
+    @Test("--model_name and --model_dir apply to the first [[models]] entry")
+    func modelNameAndDir() throws {
+        let c = try parse(twoModels, CommandLineOverrides(modelName: "iris", modelDir: "/mnt/models"))
+        #expect(c.models[0].name == "iris")
+        #expect(c.models[0].options["path"] == .string("/mnt/models"))
+        #expect(c.models[1].name == "second")
+        #expect(c.models[1].options["path"] == nil)
+    }
+
+    @Test("A relative --model_dir is made absolute against the current directory")
+    func relativeModelDir() throws {
+        let c = try parse(twoModels, CommandLineOverrides(modelDir: "models/x"))
+        let path = try #require(c.models[0].options["path"]?.stringValue)
+        #expect(path.hasPrefix("/") && path.hasSuffix("/models/x"))
+    }
+
+    @Test("--model_name without any [[models]] entry is an error naming the problem")
+    func modelNameWithoutModels() {
+        let e = configError { _ = try parse("", CommandLineOverrides(modelName: "iris")) }
+        #expect(e?.key == "--model_name")
+        #expect(e?.file == "command line")
+        #expect(e?.reason.contains("no [[models]] entry") == true)
+        let d = configError { _ = try parse("", CommandLineOverrides(modelDir: "/mnt/models")) }
+        #expect(d?.key == "--model_dir")
+    }
+
+    @Test("--model_name that clashes with another entry is an error")
+    func modelNameClash() {
+        let e = configError { _ = try parse(twoModels, CommandLineOverrides(modelName: "second")) }
+        #expect(e?.key == "--model_name")
+    }
+}
