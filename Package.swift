@@ -75,6 +75,7 @@ let package = Package(
         .testTarget(name: "KServeProtocolTests", dependencies: ["KServeProtocol"], swiftSettings: upcoming),
         .testTarget(name: "KServeModelTests", dependencies: ["KServeModel", "KServeSamples"], swiftSettings: upcoming),
         .testTarget(name: "KServeConfigTests", dependencies: ["KServeConfig"], swiftSettings: upcoming),
+        .testTarget(name: "KServeMasterTests", dependencies: ["KServeMaster", "KServeConfig"], swiftSettings: upcoming),
         .testTarget(name: "KServeWorkerTests", dependencies: ["KServeWorker", "KServeModel"], swiftSettings: upcoming),
     ]
 )

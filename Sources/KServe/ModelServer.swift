@@ -1,7 +1,7 @@
 import Glibc
 import KServeMaster
 import KServeWorker
-public import Logging
+import Logging
 
 /// Builds a model of a configured kind from its `[[models]]` entry.
 public typealias ModelFactory = @Sendable (ModelConfig) throws -> BaseKServeModel
@@ -19,13 +19,16 @@ public typealias ModelFactory = @Sendable (ModelConfig) throws -> BaseKServeMode
 public final class ModelServer: Sendable {
     /// The effective configuration (file plus command-line overrides).
     public let config: ServerConfig
+    /// Command-line arguments that were not ours (logged by the master, as KServe ignores unknown flags).
+    public let unknownArguments: [String]
     private let kinds = Locked<[String: ModelFactory]>([:])
     private let registered = Locked<[(BaseKServeModel, String?)]>([])
     private let exceptionHandler = Locked<(@Sendable (any Error) -> Void)?>(nil)
 
     /// Creates a server from a loaded configuration.
-    public init(config: ServerConfig) {
+    public init(config: ServerConfig, unknownArguments: [String] = []) {
         self.config = config
+        self.unknownArguments = unknownArguments
     }
 
     /// Creates a server from KServe-style command-line arguments (`-c FILE`, `--http_port`, `--workers`, ...).
@@ -33,7 +36,7 @@ public final class ModelServer: Sendable {
     /// - Throws: ``ConfigError`` naming the file and key for a bad configuration.
     public convenience init(commandLine arguments: [String]) throws {
         let (path, overrides) = try KServeCommandLine.parse(Array(arguments.dropFirst()))
-        self.init(config: try ServerConfig.load(path: path, overrides: overrides))
+        self.init(config: try ServerConfig.load(path: path, overrides: overrides), unknownArguments: overrides.unknown)
     }
 
     /// Registers a model kind that `[[models]]` entries can name (`kind = "echo"`).
@@ -78,10 +81,10 @@ public final class ModelServer: Sendable {
     /// it loads the models and serves. Never returns.
     public func start(models: [BaseKServeModel] = []) async -> Never {
         let env = ProcessEnvironment()
-        let role = env["KSERVE_ROLE"] ?? "master"
+        let role = env[KServeProcessContract.roleVariable] ?? "master"
         var logger = Logger(label: "kserve.\(role)")
         logger[metadataKey: "pid"] = "\(getpid())"
-        if let id = env["KSERVE_WORKER_ID"] { logger[metadataKey: "worker"] = "\(id)" }
+        if let id = env[KServeProcessContract.workerIDVariable] { logger[metadataKey: "worker"] = "\(id)" }
         let repository: ModelRepository
         do {
             repository = try makeRepository(models: models)
@@ -96,7 +99,11 @@ public final class ModelServer: Sendable {
             exit(status)
         default:
             do {
-                let status = try MasterProcess(config: config, arguments: CommandLine.arguments, logger: logger).run()
+                let master = MasterProcess(
+                    config: config, arguments: CommandLine.arguments, logger: logger, unknownArguments: unknownArguments)
+                PoolStateDirectory.prepare(runDirectory: config.runDirectory, masterPID: getpid())
+                let status = try master.run()
+                PoolStateDirectory.remove(runDirectory: config.runDirectory, masterPID: getpid())
                 exit(status)
             } catch {
                 logger.critical("\(error)")

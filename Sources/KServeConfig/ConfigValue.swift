@@ -1,10 +1,16 @@
 /// A value from the config file, kept for the model kinds to interpret (``ModelConfig/options``).
 public enum ConfigValue: Sendable, Hashable, CustomStringConvertible {
+    /// A TOML string.
     case string(String)
+    /// A TOML integer.
     case int(Int)
+    /// A TOML float.
     case double(Double)
+    /// A TOML boolean.
     case bool(Bool)
+    /// A TOML array (elements may mix types).
     case array([ConfigValue])
+    /// A TOML table or inline table.
     case table([String: ConfigValue])
 
     /// The integer, or `nil` unless this is ``int(_:)``.

@@ -6,7 +6,7 @@ import Musl
 import Darwin
 #endif
 
-/// Lexical path helpers (no symlink resolution except in ``realPath(_:)``).
+/// Lexical path helpers (symlinks are never resolved) and a whole-file reader.
 enum PathUtilities {
     /// `path` if absolute, else `base/path`, normalised (`.` and `..` removed lexically, duplicate `/` merged).
     static func resolve(_ path: String, against base: String) -> String {
@@ -52,13 +52,6 @@ enum PathUtilities {
     /// `path` made absolute against the current directory (lexically).
     static func absolute(_ path: String) -> String {
         resolve(path, against: currentDirectory())
-    }
-
-    /// realpath(3), or `nil` with errno set.
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
     }
 
     /// The strerror text for an errno value.

@@ -10,6 +10,9 @@ public enum KServeProcessContract {
     public static let roleVariable = "KSERVE_ROLE"
     /// `KSERVE_ROLE` value of a FastCGI worker.
     public static let workerRole = "worker"
+    /// `KSERVE_ROLE` value of the gRPC front end (started when `[grpc] enable`; it gets no listen descriptor,
+    /// only `KSERVE_MASTER_PID`, and reaches the workers through the socket path).
+    public static let grpcRole = "grpc"
     /// The variable that names the inherited listen descriptor.
     public static let listenFDVariable = "KSERVE_LISTEN_FD"
     /// The descriptor number of the inherited FastCGI listen socket.

@@ -13,15 +13,16 @@ extension ServerConfig {
     ///
     /// - Parameters:
     ///   - path: The config file, as the user named it (relative to the current directory or absolute). Error
-    ///     messages name it this way; ``configFile`` holds its absolute, symlink-free form.
+    ///     messages name it this way; ``configFile`` holds it made absolute (lexically; symlinks are kept, so
+    ///     relative paths resolve against the folder the user named).
     ///   - overrides: The KServe flags from ``KServeCommandLine/parse(_:)``.
     /// - Returns: The validated config.
     /// - Throws: ``ConfigError`` naming the file and the key for an unreadable file, a TOML syntax error, an
     ///   unknown key or section, a bad value, or an override that cannot apply.
     public static func load(path: String, overrides: CommandLineOverrides) throws -> ServerConfig {
-        guard let absolute = PathUtilities.realPath(path) else {
-            throw ConfigError(file: path, reason: "cannot open the config file: \(PathUtilities.errorText(errno))")
-        }
+        // Lexically absolute, not realpath: relative paths resolve against the folder the user named, even when
+        // the file is a symlink (Kubernetes ConfigMap mounts are symlinks into a hidden ..data folder).
+        let absolute = PathUtilities.absolute(path)
         let bytes: [UInt8]
         do {
             bytes = try PathUtilities.readFile(absolute)

@@ -14,16 +14,21 @@ public import Logging
 ///    them with `nginx -t`;
 /// 4. spawns `[server] workers` workers by re-executing its own binary (`/proc/self/exe`) with its own
 ///    arguments and ``KServeProcessContract``'s environment, the socket as descriptor 3 and every other
-///    descriptor closed; then starts nginx (`daemon off`) as a child;
+///    descriptor closed; then starts nginx (`daemon off`) as a child, and the gRPC front end
+///    (`KSERVE_ROLE=grpc`, same binary and arguments, no inherited socket) when `[grpc] enable`;
 /// 5. supervises them in a `poll()` loop on a signal self-pipe: a child that dies unexpectedly is respawned,
-///    after 0.1 s doubling to 10 s while it keeps dying within 10 s of its start. nginx failing during its
-///    first start, or a worker exiting with ``KServeProcessContract/workerBootFailureExitCode``, stops the server
-///    with status 1 instead of looping.
+///    after 0.1 s doubling to 10 s while it keeps dying within 10 s of its start. nginx or the gRPC server
+///    failing within 5 s of its first start, or a worker exiting with
+///    ``KServeProcessContract/workerBootFailureExitCode``, stops the server with status 1 instead of looping.
 ///
-/// Signals: SIGTERM/SIGINT stop gracefully (SIGQUIT to nginx, SIGTERM to the workers, which finish their
-/// current request; SIGKILL for what is left after `[server] grace_period`); SIGQUIT, or a second SIGTERM/SIGINT,
-/// stops fast (SIGTERM to nginx, SIGQUIT to the workers, SIGKILL after at most 3 s). Then the socket and the pid
-/// file are removed. SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored for now.
+/// Signals: SIGTERM/SIGINT stop gracefully: first the front ends (SIGQUIT to nginx, SIGTERM to the gRPC server),
+/// which stop taking requests and finish those they hold while the workers keep serving them (also those still
+/// queued on the socket); once they have exited, SIGTERM to the workers, which finish their current request;
+/// SIGKILL for whatever is left `[server] grace_period` seconds after the signal. SIGQUIT, or a second
+/// SIGTERM/SIGINT, stops fast (SIGTERM to nginx, SIGQUIT to the gRPC server and the workers, SIGKILL after at most
+/// 3 s). Then the socket and the pid file are removed. SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored for now.
+/// Children run in process groups of their own, so a terminal's Ctrl-C reaches only the master, which then stops
+/// them in this order.
 public struct MasterProcess: Sendable {
     /// The validated configuration.
     public let config: ServerConfig
@@ -60,9 +65,6 @@ public struct MasterProcess: Sendable {
             log.warning(
                 "ignoring unknown command-line arguments",
                 metadata: ["arguments": .string(unknownArguments.joined(separator: " "))])
-        }
-        if config.grpc.enable {
-            log.warning("[grpc] enable = true: the gRPC front end is not implemented yet; serving HTTP only")
         }
 
         // Signals first, so that a SIGTERM during start-up becomes an orderly stop, not a leaked socket.

@@ -12,12 +12,19 @@ final class Supervisor {
     enum Role: Equatable {
         case worker(Int)
         case nginx
+        case grpc
 
         var name: String {
             switch self {
             case .worker(let id): return "worker \(id)"
             case .nginx: return "nginx"
+            case .grpc: return "gRPC server"
             }
+        }
+
+        var isWorker: Bool {
+            if case .worker = self { return true }
+            return false
         }
     }
 
@@ -32,18 +39,30 @@ final class Supervisor {
         var starts = 0
     }
 
+    /// Progress of a stop.
+    struct StopState {
+        var graceful: Bool
+        /// SIGKILL for whatever is still running at this time.
+        var deadline: Double
+        var killed = false
+        /// After SIGKILL, stop waiting at this time.
+        var giveUpAt = Double.infinity
+        /// Whether the workers got their stop signal (a graceful stop waits for nginx to drain first).
+        var workersSignalled = false
+    }
+
     enum Phase {
         case running
-        /// Stop signals sent; SIGKILL at `deadline`; after SIGKILL, give up waiting at `giveUpAt`.
-        case stopping(graceful: Bool, deadline: Double, killed: Bool, giveUpAt: Double)
+        case stopping(StopState)
     }
 
     static let initialBackoff = 0.1
     static let maximumBackoff = 10.0
     /// A child that lived this long resets its backoff.
     static let stableUptime = 10.0
-    /// nginx exiting with an error this soon after its first start means it cannot start (config, port in use).
-    static let nginxStartupWindow = 5.0
+    /// nginx or the gRPC server exiting with an error this soon after its first start means it cannot start
+    /// (config, port in use): the server stops instead of retrying forever.
+    static let frontEndStartupWindow = 5.0
     /// Longest wait of a fast stop before SIGKILL.
     static let fastStopTimeout = 3.0
     /// How long to wait for children after SIGKILL before giving up.
@@ -75,6 +94,7 @@ final class Supervisor {
         self.logger = logger
         var slots = (0..<config.server.workers).map { Slot(role: .worker($0)) }
         if nginx != nil { slots.append(Slot(role: .nginx)) }
+        if config.grpc.enable { slots.append(Slot(role: .grpc)) }
         self.slots = slots
         executable = POSIX.readLink("/proc/self/exe") ?? "/proc/self/exe"
         environment = childEnvironment()
@@ -123,12 +143,21 @@ final class Supervisor {
                 pid = try Spawner.spawn(
                     path: nginx.binary, arguments: nginx.arguments(test: false), environment: environment,
                     descriptors: [], closeFrom: 3)
+            case .grpc:
+                let env = environment + [
+                    "\(KServeProcessContract.roleVariable)=\(KServeProcessContract.grpcRole)",
+                    "\(KServeProcessContract.masterPIDVariable)=\(masterPID)",
+                ]
+                pid = try Spawner.spawn(
+                    path: "/proc/self/exe", arguments: arguments.isEmpty ? [executable] : arguments,
+                    environment: env, descriptors: [], closeFrom: 3)
             }
             slots[index].pid = pid
             slots[index].startedAt = now
             slots[index].starts += 1
             var metadata: Logger.Metadata = ["child_pid": "\(pid)"]
             if role == .nginx { metadata["listen"] = "\(config.http.host):\(config.http.port)" }
+            if role == .grpc { metadata["listen"] = "\(config.grpc.host):\(config.grpc.port)" }
             if slots[index].starts == 1 {
                 logger.info("started \(role.name)", metadata: metadata)
             } else {
@@ -159,14 +188,14 @@ final class Supervisor {
             case .running:
                 logger.notice("\(POSIX.signalName(sig)): stopping gracefully (grace period \(format(config.server.gracePeriod)) s)")
                 beginStop(graceful: true)
-            case .stopping(graceful: true, _, _, _):
+            case .stopping(let stop) where stop.graceful:
                 logger.notice("\(POSIX.signalName(sig)) during the graceful stop: stopping now")
                 beginStop(graceful: false)
             case .stopping:
                 break
             }
         case SIGQUIT:
-            if case .stopping(graceful: false, _, _, _) = phase { break }
+            if case .stopping(let stop) = phase, !stop.graceful { break }
             logger.notice("SIGQUIT: stopping now")
             beginStop(graceful: false)
         case SIGCHLD:
@@ -178,22 +207,41 @@ final class Supervisor {
         }
     }
 
-    /// Sends the stop signals: graceful = SIGQUIT to nginx, SIGTERM to workers; fast = SIGTERM to nginx,
-    /// SIGQUIT to workers. A fast stop may follow a graceful one (escalation).
+    /// Starts (or escalates) a stop.
+    ///
+    /// Graceful: first the front ends, which stop taking new requests and finish the ones they hold while the
+    /// workers keep serving them (also those still queued on the socket): SIGQUIT to nginx, SIGTERM to the gRPC
+    /// server. Once every front end has exited, SIGTERM to the workers, which finish their current request.
+    /// Without front ends the workers get SIGTERM at once. Fast: SIGTERM to nginx, SIGQUIT to the gRPC server
+    /// and the workers. Either way SIGKILL follows at the deadline (`grace_period`, at most 3 s when fast).
     private func beginStop(graceful: Bool) {
         let now = monotonicSeconds()
         var deadline = now + (graceful ? config.server.gracePeriod : min(config.server.gracePeriod, Self.fastStopTimeout))
-        if case .stopping(_, let previous, _, _) = phase { deadline = min(deadline, previous) }
-        phase = .stopping(graceful: graceful, deadline: deadline, killed: false, giveUpAt: .infinity)
+        if case .stopping(let previous) = phase { deadline = min(deadline, previous.deadline) }
+        var stop = StopState(graceful: graceful, deadline: deadline)
         for index in slots.indices {
             slots[index].respawnAt = nil
             guard let pid = slots[index].pid else { continue }
-            let sig: Int32
             switch slots[index].role {
-            case .nginx: sig = graceful ? SIGQUIT : SIGTERM
-            case .worker: sig = graceful ? SIGTERM : SIGQUIT
+            case .nginx: kill(pid, graceful ? SIGQUIT : SIGTERM)
+            case .grpc: kill(pid, graceful ? SIGTERM : SIGQUIT)
+            case .worker: break
             }
-            kill(pid, sig)
+        }
+        if !graceful || !frontEndRunning {
+            signalWorkers(graceful: graceful)
+            stop.workersSignalled = true
+        }
+        phase = .stopping(stop)
+    }
+
+    /// Whether nginx or the gRPC server is still running.
+    private var frontEndRunning: Bool { slots.contains { !$0.role.isWorker && $0.pid != nil } }
+
+    /// SIGTERM (graceful) or SIGQUIT (fast) to every running worker.
+    private func signalWorkers(graceful: Bool) {
+        for slot in slots {
+            if case .worker = slot.role, let pid = slot.pid { kill(pid, graceful ? SIGTERM : SIGQUIT) }
         }
     }
 
@@ -223,8 +271,13 @@ final class Supervisor {
         slots[index].pid = nil
         let how = POSIX.describeWaitStatus(status)
         let metadata: Logger.Metadata = ["child_pid": "\(pid)", "uptime_s": "\(format(uptime))"]
-        if case .stopping = phase {
+        if case .stopping(var stop) = phase {
             logger.info("\(role.name) exited: \(how)", metadata: metadata)
+            if !role.isWorker, !stop.workersSignalled, !frontEndRunning {
+                signalWorkers(graceful: stop.graceful)
+                stop.workersSignalled = true
+                phase = .stopping(stop)
+            }
             return
         }
         let exitCode = kserve_wifexited(status) != 0 ? kserve_wexitstatus(status) : nil
@@ -234,8 +287,8 @@ final class Supervisor {
             beginStop(graceful: true)
             return
         }
-        if role == .nginx, slots[index].starts == 1, uptime < Self.nginxStartupWindow, exitCode != 0 {
-            logger.critical("nginx could not start (\(how)); its message is above; stopping the server", metadata: metadata)
+        if !role.isWorker, slots[index].starts == 1, uptime < Self.frontEndStartupWindow, exitCode != 0 {
+            logger.critical("\(role.name) could not start (\(how)); its message is above; stopping the server", metadata: metadata)
             exitStatus = 1
             beginStop(graceful: true)
             return
@@ -254,14 +307,16 @@ final class Supervisor {
                 if slots[index].pid == nil, let at = slots[index].respawnAt, at <= now { start(index, now: now) }
             }
             return true
-        case .stopping(let graceful, let deadline, let killed, let giveUpAt):
+        case .stopping(var stop):
             if liveCount == 0 { return false }
-            if !killed, now >= deadline {
+            if !stop.killed, now >= stop.deadline {
                 let names = slots.filter { $0.pid != nil }.map(\.role.name).joined(separator: ", ")
                 logger.warning("still running after the stop deadline, sending SIGKILL: \(names)")
                 for slot in slots { if let pid = slot.pid { kill(pid, SIGKILL) } }
-                phase = .stopping(graceful: graceful, deadline: deadline, killed: true, giveUpAt: now + Self.killWait)
-            } else if killed, now >= giveUpAt {
+                stop.killed = true
+                stop.giveUpAt = now + Self.killWait
+                phase = .stopping(stop)
+            } else if stop.killed, now >= stop.giveUpAt {
                 let pids = slots.compactMap(\.pid).map(String.init).joined(separator: ", ")
                 logger.error("children did not exit after SIGKILL (pids \(pids)); giving up waiting")
                 exitStatus = 1
@@ -277,8 +332,8 @@ final class Supervisor {
         switch phase {
         case .running:
             for slot in slots { if let at = slot.respawnAt { next = min(next, at) } }
-        case .stopping(_, let deadline, let killed, let giveUpAt):
-            next = min(next, killed ? giveUpAt : deadline)
+        case .stopping(let stop):
+            next = min(next, stop.killed ? stop.giveUpAt : stop.deadline)
         }
         return Int32(max(0, ((next - now) * 1000).rounded(.up)))
     }

@@ -19,7 +19,10 @@ open class EchoModel: Model, @unchecked Sendable {
     func echo(_ payload: Payload) throws -> Prediction {
         switch payload {
         case .json(let json):
-            return .json(.object(["predictions": json["instances"] ?? json["inputs"] ?? json]))
+            guard let instances = json["instances"] ?? json["inputs"] else {
+                throw KServeError.invalidInput(#"Expected "instances" or "inputs" in the request body"#)
+            }
+            return .json(.object(["predictions": instances]))
         case .bytes(let bytes, let contentType):
             return .bytes(bytes, contentType: contentType ?? "application/octet-stream")
         case .request(let request):

@@ -21,16 +21,11 @@ public struct WorkerProcess {
         self.logger = logger
     }
 
-    /// The folder holding the pool's shared state (metrics, model states) for the master with this pid.
-    public static func stateDirectory(runDirectory: String, masterPID: Int32) -> String {
-        "\(runDirectory)/state-\(masterPID)"
-    }
-
     /// Runs the worker; returns its exit status.
     public func run() async -> Int32 {
         installWorkerSignalHandlers()
         let env = ProcessEnvironment()
-        let masterPID = env["KSERVE_MASTER_PID"].flatMap { Int32($0) } ?? getppid()
+        let masterPID = env[KServeProcessContract.masterPIDVariable].flatMap { Int32($0) } ?? getppid()
         if masterPID > 1 {
             _ = kserve_set_parent_death_signal(SIGTERM)
             if getppid() != masterPID {
@@ -38,22 +33,22 @@ public struct WorkerProcess {
                 return 1
             }
         }
-        guard let fdText = env["KSERVE_LISTEN_FD"], let listenFD = Int32(fdText), listenFD >= 0 else {
+        guard let fdText = env[KServeProcessContract.listenFDVariable], let listenFD = Int32(fdText), listenFD >= 0 else {
             logger.error("KSERVE_LISTEN_FD is not set: a worker is started by kserve-master, not by hand")
-            return 2
+            return KServeProcessContract.workerBootFailureExitCode
         }
         var st = stat()
         guard fstat(listenFD, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else {
             logger.error("KSERVE_LISTEN_FD=\(listenFD) is not a socket")
-            return 2
+            return KServeProcessContract.workerBootFailureExitCode
         }
         _ = fcntl(listenFD, F_SETFD, FD_CLOEXEC)
         guard FCGX_Init() == 0 else {
             logger.error("FCGX_Init failed")
-            return 1
+            return KServeProcessContract.workerBootFailureExitCode
         }
 
-        let stateDir = Self.stateDirectory(runDirectory: config.runDirectory, masterPID: masterPID)
+        let stateDir = PoolStateDirectory.path(runDirectory: config.runDirectory, masterPID: masterPID)
         let storage: any CounterStorage = SharedCounterStorage(directory: stateDir + "/metrics") ?? InMemoryCounterStorage()
         let store = SharedModelStates(directory: stateDir)
         let metrics = ServerMetrics(storage: storage)

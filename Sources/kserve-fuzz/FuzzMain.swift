@@ -10,37 +10,41 @@
 import Foundation
 import KServeProtocol
 
-/// The first byte selects the decoder; the rest is its input.
-func fuzzOne(_ data: [UInt8]) {
-    guard let selector = data.first else { return }
+/// The first byte selects the decoder; the rest is its input. Returns whether the input decoded.
+@discardableResult
+func fuzzOne(_ data: [UInt8]) -> Bool {
+    guard let selector = data.first else { return false }
     let input = data[1...]  // startIndex 1: exercises slices that do not start at zero
     switch selector % 6 {
     case 0:
-        if let request = try? InferRequest.fromJSON(input, modelName: "fuzz") { checkRoundTrips(request) }
+        guard let request = try? InferRequest.fromJSON(input, modelName: "fuzz") else { return false }
+        checkRoundTrips(request)
     case 1:
-        guard let (jsonLength, body) = splitLength(input) else { return }
-        if let request = try? InferRequest.fromBytes(body, jsonLength: jsonLength, modelName: "fuzz") {
-            checkRoundTrips(request)
-        }
+        guard let (jsonLength, body) = splitLength(input),
+            let request = try? InferRequest.fromBytes(body, jsonLength: jsonLength, modelName: "fuzz")
+        else { return false }
+        checkRoundTrips(request)
     case 2:
-        if let elements = try? deserializeBytesTensor(input) {
-            precondition(serializeByteTensor(elements) == Array(input), "BYTES round trip changed the buffer")
-        }
+        guard let elements = try? deserializeBytesTensor(input) else { return false }
+        precondition(serializeByteTensor(elements) == Array(input), "BYTES round trip changed the buffer")
     case 3:
-        if let value = try? JSONValue.parse(input) {
+        guard let value = try? JSONValue.parse(input) else { return false }
+        if isFinite(value) {
             let again = try? JSONValue.parse(ArraySlice(value.serialized()))
             precondition(again == value, "JSON round trip changed the value")
             let spaced = try? JSONValue.parse(ArraySlice(value.serialized(spaced: true)))
             precondition(spaced == value, "spaced JSON round trip changed the value")
         }
     case 4:
-        guard let (jsonLength, body) = splitLength(input) else { return }
-        if let response = try? InferResponse.fromBytes(body, jsonLength: jsonLength) {
-            _ = try? response.toRest()
-        }
+        guard let (jsonLength, body) = splitLength(input),
+            let response = try? InferResponse.fromBytes(body, jsonLength: jsonLength)
+        else { return false }
+        _ = try? response.toRest()
     default:
-        if let response = try? InferResponse.fromRest(input) { _ = try? response.toRest() }
+        guard let response = try? InferResponse.fromRest(input) else { return false }
+        _ = try? response.toRest()
     }
+    return true
 }
 
 /// The first two bytes (little-endian) are the JSON length; the rest is the body.
@@ -48,6 +52,16 @@ func splitLength(_ input: ArraySlice<UInt8>) -> (Int, ArraySlice<UInt8>)? {
     guard input.count >= 2 else { return nil }
     let length = Int(input[input.startIndex]) | Int(input[input.startIndex + 1]) << 8
     return (length, input.dropFirst(2))
+}
+
+/// Whether a value has no NaN or infinity (which JSON writes as null).
+func isFinite(_ value: JSONValue) -> Bool {
+    switch value {
+    case .double(let d): return d.isFinite
+    case .array(let a): return a.allSatisfy(isFinite)
+    case .object(let o): return o.members.allSatisfy { isFinite($0.value) }
+    default: return true
+    }
 }
 
 /// Whether JSON can carry the tensor's values unchanged (finite floats, BOOL as 0/1, UTF-8 BYTES, no FP16).
@@ -96,7 +110,10 @@ func checkRoundTrips(_ request: InferRequest) {
         let back = try InferRequest.fromBytes(
             ArraySlice(message.joined()), jsonLength: message.jsonLength ?? -1, modelName: "fuzz")
         precondition(back.inputs.map(\.data) == request.inputs.map(\.data), "request round trip changed data")
-        precondition(back.id == request.id && back.parameters == request.parameters, "request round trip changed fields")
+        precondition(request.id == nil || back.id == request.id, "request round trip changed the id")
+        if request.parameters.allSatisfy({ isFinite($0.value.jsonValue) }) {
+            precondition(back.parameters == request.parameters, "request round trip changed the parameters")
+        }
     } catch {
         preconditionFailure("binary re-encoding of a decoded request failed: \(error)")
     }
@@ -110,14 +127,35 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
     fuzzOne(Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
 }
+
+/// libFuzzer's driver (declared here with the C calling convention; needs `-enable-experimental-feature Extern`).
+@_extern(c, "LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// SwiftPM links every executable with its own entry point (`main` is an alias of `kserve_fuzz_main`), so libFuzzer's
+/// `main` is not used: this one hands the command line to libFuzzer's driver.
+@main
+struct FuzzDriver {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzerTestOneInput))
+    }
+}
 #else
 /// Replays inputs (files, or every file in a directory) through the fuzz checks.
 @main
 struct FuzzReplay {
     static func main() {
-        let paths = CommandLine.arguments.dropFirst()
+        var paths = Array(CommandLine.arguments.dropFirst())
+        let verbose = paths.first == "-v"
+        if verbose { paths.removeFirst() }
         if paths.isEmpty {
-            print("usage: kserve-fuzz FILE|DIR...  (build with -D KSERVE_FUZZ -sanitize=fuzzer to fuzz)")
+            print("usage: kserve-fuzz [-v] FILE|DIR...  (build with -D KSERVE_FUZZ -sanitize=fuzzer to fuzz)")
             return
         }
         var count = 0
@@ -133,7 +171,8 @@ struct FuzzReplay {
                 : [path]
             for file in files {
                 guard let data = FileManager.default.contents(atPath: file) else { continue }
-                fuzzOne(Array(data))
+                let decoded = fuzzOne(Array(data))
+                if verbose { print("\(decoded ? "decoded" : "rejected"): \(file)") }
                 count += 1
             }
         }

@@ -1,4 +1,4 @@
-// kserve-master: the master, worker and (later) gRPC roles of the KServe model server, in one binary.
+// kserve-master: the master, worker and gRPC roles of the KServe model server, in one binary.
 import Glibc
 import KServe
 import KServeSamples
@@ -8,6 +8,9 @@ do {
     bootstrapLogging(level: server.config.server.logLevel)
     SampleKinds.register(on: server)
     await server.start()
+} catch let help as CommandLineHelpRequested {
+    print(help.text)
+    exit(0)
 } catch {
     var stderr = StandardError()
     print("kserve-master: \(error)", to: &stderr)

@@ -105,6 +105,26 @@ struct ServerConfigDefaultsTests {
         #expect(access(template, R_OK) == 0, "the default nginx_template must exist: \(template)")
     }
 
+    @Test("A symlinked config file resolves relative paths against the link's folder (ConfigMap mounts)")
+    func symlinkedConfig() throws {
+        var template = Array("/tmp/kserve-config-XXXXXX".utf8CString)
+        let folder = try #require(
+            template.withUnsafeMutableBufferPointer { buffer -> String? in
+                guard let base = buffer.baseAddress, let made = mkdtemp(base) else { return nil }
+                return String(cString: made)
+            })
+        #expect(mkdir(folder + "/..data", 0o755) == 0)
+        let text = "[server]\nworkers = 3\n"
+        let fd = open(folder + "/..data/kserve.conf", O_CREAT | O_WRONLY, 0o644)
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        #expect(symlink("..data/kserve.conf", folder + "/kserve.conf") == 0)
+        let c = try ServerConfig.load(path: folder + "/kserve.conf", overrides: .init())
+        #expect(c.server.workers == 3)
+        #expect(c.configFile == folder + "/kserve.conf")
+        #expect(c.runDirectory == folder + "/run")
+    }
+
     @Test("A missing file is an error naming it")
     func missingFile() {
         let e = configError { _ = try ServerConfig.load(path: "/nonexistent/kserve.conf", overrides: .init()) }

@@ -1,13 +1,21 @@
 """Off-the-shelf clients work unchanged: kserve's InferenceRESTClient and tritonclient.http."""
 
 import asyncio
+import sys
 
 import httpx
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
-from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
-from kserve.protocol.infer_type import RequestedOutput
+
+# Importing kserve runs its argparse over sys.argv (abbreviations allowed), so pytest's own options such as
+# --co or --maxfail would make it print a usage message and exit in the middle of collection.
+_argv, sys.argv = sys.argv, sys.argv[:1]
+try:
+    from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+    from kserve.protocol.infer_type import RequestedOutput
+finally:
+    sys.argv = _argv
 
 
 def _run(coro_fn, protocol):

@@ -5,6 +5,7 @@ worker processes is the one the stack started with (no worker died on the bad re
 """
 
 import json
+import socket
 
 import pytest
 
@@ -74,6 +75,40 @@ def test_model_that_failed_to_load_is_503_on_its_routes(api, method, path):
     body = {"instances": [[1]]} if path.startswith("/v1") else {"inputs": [_inp()]}
     r = api.request(method, path, json=body if method == "POST" else None)
     expect_error(r, 503, startswith="Model with name broken is not ready.")
+
+
+def _raw_http(stack, data: bytes) -> tuple[int, dict, bytes]:
+    """Send raw bytes to nginx and parse the answer (status, lower-case headers, body)."""
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=10) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        buf = b""
+        while chunk := s.recv(65536):
+            buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
+    return status, headers, body
+
+
+def _assert_raw_json_error(status, headers, body, expected_status):
+    assert status == expected_status, (status, headers, body)
+    assert headers.get("content-type", "").split(";")[0] == "application/json", (status, headers, body)
+    parsed = json.loads(body)
+    assert set(parsed) == {"error"} and isinstance(parsed["error"], str) and parsed["error"], body
+
+
+def test_garbage_request_line_is_400_json_from_nginx(stack):
+    _assert_raw_json_error(*_raw_http(stack, b"THIS IS NOT HTTP\r\n\r\n"), 400)
+
+
+def test_uri_too_long_is_414_json_from_nginx(api):
+    expect_error(api.get("/v2/models/" + "a" * 20000), 414)
+
+
+def test_header_too_large_is_400_json_from_nginx(api):
+    expect_error(api.get("/v2/health/ready", headers={"X-Big": "b" * 20000}), 400)
 
 
 # ------------------------------------------------------------------------------ malformed bodies
@@ -182,7 +217,7 @@ def _binary_fp32_header(n=2, size=None, name="bin"):
     return {"inputs": [_inp(name, "FP32", (n,), None, parameters={"binary_data_size": 4 * n if size is None else size})]}
 
 
-@pytest.mark.parametrize("value", ["abc", "-5", "1e3", "0x10", " "])
+@pytest.mark.parametrize("value", ["abc", "-5", "1e3", "0x10", "12abc", ""])
 def test_v2_binary_header_length_not_a_length_is_400(api, value):
     r = post_binary(api, "echo", _binary_fp32_header(), [raw_of("FP32", [1, 2])], header_length=value)
     expect_error(r, 400)

@@ -85,3 +85,30 @@ def test_latency_line_is_logged_with_the_request_id(api, stack):
             break
         time.sleep(0.1)
     assert lines, f"no latency line with requestId {rid} and predict_ms in the log"
+
+
+def _count_lines(stack, needle: str) -> int:
+    return sum(1 for ln in stack.log_text().splitlines() if needle in ln)
+
+
+def test_one_access_log_line_per_request_naming_the_worker_pid(api, stack):
+    needle = "/v2/health/ready"
+    before = _count_lines(stack, needle)
+    for _ in range(5):
+        expect_json(api.get(needle))
+    deadline = time.monotonic() + 5
+    while _count_lines(stack, needle) - before < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)  # and no extra lines trickle in
+    lines = [ln for ln in stack.log_text().splitlines() if needle in ln][before:]
+    assert len(lines) == 5, f"expected 5 access lines for {needle}, got {len(lines)}: {lines}"
+    pids = [str(p) for p in stack.initial_workers]
+    assert all(any(p in ln for p in pids) for ln in lines), f"access lines without a worker pid {pids}: {lines}"
+
+
+def test_model_load_failure_reason_is_in_the_error_and_the_log(api, stack):
+    prefix = "Model with name broken is not ready."
+    msg = api.get("/v1/models/broken").json()["error"]
+    reason = msg[len(prefix):].strip() if msg.startswith(prefix) else ""
+    assert reason, f"no reason in {msg!r}"
+    assert reason in stack.log_text(), f"reason {reason!r} not in the log"

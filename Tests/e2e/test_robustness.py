@@ -70,6 +70,26 @@ def test_client_disconnecting_mid_request_does_not_break_workers(stack, base_url
     assert stack.worker_pids() == stack.initial_workers
 
 
-@pytest.mark.skip(reason="no streaming sample model yet (the lead will say when one exists)")
-def test_streaming_predict_reaches_client_chunk_by_chunk():
-    pass
+def test_streaming_predict_reaches_client_chunk_by_chunk(make_stack):
+    """The `stream` sample yields 4 chunks 400 ms apart; through nginx each must arrive on its own, not at the end."""
+    import time
+
+    import requests
+
+    def with_stream(cfg):
+        cfg["models"].append({"name": "stream", "kind": "stream", "count": 4, "interval_ms": 400})
+
+    s = make_stack(config=with_stream)
+    start = time.monotonic()
+    arrivals, chunks = [], []
+    with requests.post(f"{s.base_url}/v1/models/stream:predict", json={"instances": [1]}, stream=True, timeout=30) as r:
+        assert r.status_code == 200
+        assert r.headers.get("Transfer-Encoding") == "chunked"
+        for line in r.iter_lines():
+            if line:
+                chunks.append(line)
+                arrivals.append(time.monotonic() - start)
+    assert chunks == [b'{"chunk": %d}' % i for i in range(4)]
+    # The first chunk arrives long before the last one was produced (>= 1.2 s after the start).
+    assert arrivals[0] < 0.9, arrivals
+    assert arrivals[-1] - arrivals[0] >= 1.0, arrivals

@@ -85,3 +85,17 @@ def test_v1_explain_does_not_echo_request_headers(api):
 def test_v1_predict_without_content_type_is_parsed_as_json(api):
     r = api.post_json_text("/v1/models/echo:predict", '{"instances": [[5, 6]]}', content_type=None)
     assert expect_json(r) == {"predictions": [[5, 6]]}
+
+
+def test_v1_predict_with_percent_encoded_colon(api):
+    r = api.post("/v1/models/echo%3Apredict", json={"instances": [[7]]})
+    assert expect_json(r) == {"predictions": [[7]]}
+
+
+def test_v1_predict_with_chunked_request_body(api):
+    def chunks():
+        yield b'{"instances": '
+        yield b'[[1, 2], '
+        yield b'[3, 4]]}'
+    r = api.post("/v1/models/echo:predict", data=chunks(), headers={"Content-Type": "application/json"})
+    assert expect_json(r) == {"predictions": [[1, 2], [3, 4]]}

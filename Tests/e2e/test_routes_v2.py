@@ -261,3 +261,9 @@ def test_sleep_model_request_parameter_delay_ms_overrides_config(api):
     out = expect_json(r)["outputs"][0]
     assert out["name"] == "output-0" and out["data"] == [1, 2]
     assert elapsed >= 0.4, f"answered after {elapsed:.3f}s, asked delay_ms = 400"
+
+
+def test_query_string_does_not_change_routing(api):
+    assert expect_json(api.get("/v2/models/echo/ready?verbose=1&x=y"))["ready"] is True
+    body = {"inputs": [{"name": "a", "datatype": "INT32", "shape": [1], "data": [5]}]}
+    assert expect_json(api.post("/v2/models/echo/infer?trace=1", json=body))["outputs"][0]["data"] == [5]

@@ -72,25 +72,37 @@ def test_signal_stops_master_workers_nginx_and_removes_socket(make_stack, sig):
     assert not _port_open(s.port), "HTTP port still accepting after stop"
 
 
+def _second_master_must_refuse(first: u.Stack, cfg_b: dict, name: str) -> str:
+    sockets = first.sockets()
+    b_path = first.workdir / name
+    b_path.write_text(u.toml_dumps(cfg_b))
+    rc, out = _run_expect_exit(["-c", str(b_path)], cwd=first.cwd)
+    assert rc != 0, f"second master exited 0:\n{out}"
+    assert all(p.exists() for p in sockets), "the second master removed the live socket"
+    for i in range(4):
+        assert expect_json(Api(first.base_url).predict("echo", {"instances": [[i]]})) == {"predictions": [[i]]}
+    assert not _port_open(cfg_b["http"]["port"])
+    return out
+
+
+def test_second_master_with_the_same_run_dir_refuses_to_start(make_stack):
+    a = make_stack(name="first")
+    out = _second_master_must_refuse(a, u.default_config(), "second.toml")
+    assert str(a.workdir / "run") in out, f"message does not name the run folder in conflict:\n{out}"
+
+
 def test_second_master_refuses_to_replace_a_live_socket(make_stack, tmp_path_factory):
     work = tmp_path_factory.mktemp("twice")
-    sock = str(work / "run" / "kserve.sock")  # absolute: the same socket whatever `socket` is relative to
+    sock = str(work / "shared.sock")  # absolute: the same socket, while each master has its own run_dir
     cfg = u.default_config()
     cfg["server"]["socket"] = sock
     a = make_stack(config=cfg, workdir=work, name="first")
-    sockets = a.sockets()
-    assert [str(p) for p in sockets] == [sock]
+    assert [str(p) for p in a.sockets()] == [sock]
     cfg_b = u.default_config()
     cfg_b["server"]["socket"] = sock
-    b_path = a.workdir / "second.toml"
-    b_path.write_text(u.toml_dumps(cfg_b))
-    rc, out = _run_expect_exit(["-c", str(b_path)], cwd=a.cwd)
-    assert rc != 0, f"second master exited 0:\n{out}"
-    assert "socket" in out.lower(), f"message does not mention the socket:\n{out}"
-    assert all(p.exists() for p in sockets), "the second master removed the live socket"
-    for i in range(4):
-        assert expect_json(Api(a.base_url).predict("echo", {"instances": [[i]]})) == {"predictions": [[i]]}
-    assert not _port_open(cfg_b["http"]["port"])
+    cfg_b["server"]["run_dir"] = "run-b"
+    out = _second_master_must_refuse(a, cfg_b, "second.toml")
+    assert "socket" in out.lower() and sock in out, f"message does not name the socket:\n{out}"
 
 
 def test_stale_socket_is_replaced(make_stack, tmp_path_factory):
@@ -157,9 +169,30 @@ def test_kserve_flags_override_the_config_file(make_stack):
 
 
 def test_repeated_flag_takes_last_value_and_unknown_flag_is_ignored(make_stack):
-    s = make_stack(args=["--workers", "3", "--some_unknown_flag=x", "--workers", "1"], name="argv")
+    s = make_stack(args=["--workers", "3", "--some_unknown_flag=x", "--workers=1"], name="argv")
     assert len(s.worker_pids()) == 1, s.worker_pids()
     expect_json(Api(s.base_url).get("/v2/health/ready"))
+
+
+def test_model_name_flag_names_the_single_configured_model(make_stack):
+    def edit(c):
+        c["models"] = [{"name": "echo", "kind": "echo"}]
+        c["server"]["workers"] = 1
+    s = make_stack(config=edit, args=["--model_name", "renamed"], name="model-name")
+    a = Api(s.base_url)
+    assert expect_json(a.get("/v1/models"))["models"] == ["renamed"]
+    assert expect_json(a.predict("renamed", {"instances": [[1]]})) == {"predictions": [[1]]}
+
+
+def test_enable_latency_logging_flag_overrides_the_config(make_stack):
+    s = make_stack(config=lambda c: c["server"].update(workers=1, enable_latency_logging=True),
+                   args=["--enable_latency_logging", "false"], name="no-latency")
+    a = Api(s.base_url)
+    for _ in range(3):
+        expect_json(a.predict("echo", {"instances": [[1]]}, headers={"X-Request-Id": "e2e-silent"}))
+    time.sleep(1.0)
+    lines = [ln for ln in s.log_text().splitlines() if "predict_ms" in ln]
+    assert not lines, f"latency lines despite --enable_latency_logging false: {lines[:3]}"
 
 
 # ------------------------------------------------------------------------------ nginx limits

@@ -38,17 +38,16 @@ final class WorkerBridge: Sendable {
         }
         defer { limiter.release() }
         let params = Self.params(rpc, contentLength: body.count, metadata: metadata)
-        let response: CGIResponse
-        let stderr: [UInt8]
+        let answer: (response: CGIResponse, stderr: [UInt8])
         do {
-            (response, stderr) = try await client.exchange(params: params, body: body)
+            answer = try await client.exchange(params: params, body: body)
         } catch let error as FastCGIClientError {
             throw Self.rpcError(error, rpc: rpc)
         }
-        if !stderr.isEmpty {
-            logger.warning("worker stderr during \(rpc.rawValue): \(String(decoding: stderr.prefix(2048), as: UTF8.self))")
+        if !answer.stderr.isEmpty {
+            logger.warning("worker stderr during \(rpc.rawValue): \(String(decoding: answer.stderr.prefix(2048), as: UTF8.self))")
         }
-        return try Self.result(response)
+        return try Self.result(answer.response)
     }
 
     /// The FastCGI parameters of one call (see ``KServeProtobuf/GRPCBridgeContract``).

@@ -44,7 +44,7 @@ struct FastCGIClient: Sendable {
     ///   - body: the STDIN stream.
     /// - Returns: the worker's CGI answer and anything it wrote to STDERR.
     /// - Throws: ``FastCGIClientError``, or `CancellationError` when the task was cancelled.
-    func exchange(params: [(String, String)], body: [UInt8]) async throws -> (CGIResponse, stderr: [UInt8]) {
+    func exchange(params: [(String, String)], body: [UInt8]) async throws -> (response: CGIResponse, stderr: [UInt8]) {
         let request = FastCGI.encodeRequest(params: params, stdin: body)
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
@@ -61,9 +61,10 @@ struct FastCGIClient: Sendable {
             try Task.checkCancellation()
             throw FastCGIClientError.connect(error)
         }
-        let result: Result<(CGIResponse, stderr: [UInt8]), FastCGIClientError>
+        typealias Outcome = Result<(response: CGIResponse, stderr: [UInt8]), FastCGIClientError>
+        let result: Outcome
         do {
-            result = try await channel.executeThenClose { inbound, outbound in
+            result = try await channel.executeThenClose { inbound, outbound async throws -> Outcome in
                 try await outbound.write(ByteBuffer(bytes: request))
                 var reader = FastCGIRecordReader()
                 do {
@@ -83,7 +84,7 @@ struct FastCGIClient: Sendable {
                     return .failure(.rejected(FastCGI.ProtocolStatus(rawValue: end.protocolStatus)))
                 }
                 do {
-                    return .success((try CGIResponse(stdout: reader.stdout), reader.stderr))
+                    return .success((response: try CGIResponse(stdout: reader.stdout), stderr: reader.stderr))
                 } catch let error as FastCGIProtocolError {
                     return .failure(.protocolError(error.description))
                 }

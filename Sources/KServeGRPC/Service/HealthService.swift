@@ -33,22 +33,30 @@ struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
         request: Grpc_Health_V1_HealthCheckRequest, response: RPCWriter<Grpc_Health_V1_HealthCheckResponse>,
         context: ServerContext
     ) async throws {
-        guard Self.knownServices.contains(request.service) else {
-            try await response.write(.with { $0.status = .serviceUnknown })
-            while !context.cancellation.isCancelled && !lifecycle.isDraining {
+        do {
+            guard Self.knownServices.contains(request.service) else {
+                try await response.write(.with { $0.status = .serviceUnknown })
+                while !context.cancellation.isCancelled && !lifecycle.isDraining {
+                    try await Task.sleep(for: pollInterval)
+                }
+                return
+            }
+            var last: Status?
+            while !context.cancellation.isCancelled || lifecycle.isDraining {
+                let status = await currentStatus()
+                if status != last {
+                    try await response.write(.with { $0.status = status })
+                    last = status
+                }
+                if lifecycle.isDraining { return }  // NOT_SERVING was sent; let the shutdown finish
                 try await Task.sleep(for: pollInterval)
             }
+        } catch is CancellationError {
             return
-        }
-        var last: Status?
-        while !context.cancellation.isCancelled || lifecycle.isDraining {
-            let status = await currentStatus()
-            if status != last {
-                try await response.write(.with { $0.status = status })
-                last = status
-            }
-            if lifecycle.isDraining { return }  // NOT_SERVING was sent; let the shutdown finish
-            try await Task.sleep(for: pollInterval)
+        } catch let error as RPCError {
+            throw error
+        } catch {
+            throw RPCError(code: .internalError, message: "health watch failed: \(error)", cause: error)
         }
     }
 

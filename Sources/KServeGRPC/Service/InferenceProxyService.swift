@@ -19,9 +19,16 @@ struct InferenceProxyService: RegistrableRPCService {
             router.registerHandler(
                 forMethod: descriptor, deserializer: RawMessageDeserializer(), serializer: RawMessageSerializer()
             ) { request, context in
-                let message = try await singleMessage(request, rpc: rpc)
-                let response = try await forward(rpc, body: message, metadata: request.metadata)
-                return StreamingServerResponse(single: ServerResponse(message: response))
+                do {
+                    let message = try await singleMessage(request, rpc: rpc)
+                    let response = try await forward(rpc, body: message, metadata: request.metadata)
+                    return StreamingServerResponse(single: ServerResponse(message: response))
+                } catch let error as RPCError {
+                    throw error
+                } catch {
+                    // grpc-swift reports any other error as UNKNOWN, which this server never answers.
+                    throw RPCError(code: .internalError, message: "\(type(of: error)): \(error)", cause: error)
+                }
             }
         }
     }

@@ -190,10 +190,14 @@ public final class RESTRouter: Sendable {
             let model = try dp.model(name)
             guard await model.healthy() else { throw KServeError.modelNotReady(name, detail: model.notReadyReason) }
             return .json(.object(["name": .string(name), "ready": .bool(true)]))
-        case "infer", "generate":
+        case "infer":
             try allow(request, "POST")
             try dp.checkVersion(name, version)
-            return try await v2Infer(request, model: name, version: version, verb: rest.first == "infer" ? .predict : .generate)
+            return try await v2Infer(request, model: name, version: version)
+        case "generate":
+            try allow(request, "POST")
+            try dp.checkVersion(name, version)
+            return try await v2Generate(request, model: name)
         case "config":
             try allow(request, "GET")
             try dp.checkVersion(name, version)
@@ -208,7 +212,25 @@ public final class RESTRouter: Sendable {
         }
     }
 
-    private func v2Infer(_ request: HTTPRequest, model name: String, version: String?, verb: InferenceVerb) async throws -> HTTPResponse {
+    /// `POST /v2/models/{m}/generate`: the body is a GenerateRequest (`{"text_input": ..., "parameters": {...}}`),
+    /// handed to the model as JSON; the model's JSON answer is the GenerateResponse.
+    private func v2Generate(_ request: HTTPRequest, model name: String) async throws -> HTTPResponse {
+        let dp = dataPlane
+        _ = try await dp.readyModel(name)
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(request.body[...], limits: dp.options.limits)
+        } catch let e as KServeError {
+            throw KServeError.invalidInput("Unrecognized request format: \(e.message)")
+        }
+        let (result, responseHeaders) = try await dp.infer(model: name, payload: .json(json), headers: request.headers, verb: .generate)
+        var response = try encodeV1(result)
+        merge(responseHeaders, into: &response, drop: ["content-length", "content-type"])
+        return response
+    }
+
+    private func v2Infer(_ request: HTTPRequest, model name: String, version: String?) async throws -> HTTPResponse {
+        let verb = InferenceVerb.predict
         let dp = dataPlane
         _ = try await dp.readyModel(name)
         var inferRequest: InferRequest

@@ -1,4 +1,5 @@
 import KServeProtocol
+import SwiftProtobuf
 
 extension ParameterValue {
     /// KServe's `to_http_parameters` for one value: whichever member of the `parameter_choice` oneof is set.

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import SwiftProtobuf
 
 extension Inference_RepositoryModelLoadRequest {
     /// The model to load, accepting both request layouts: KServe's (`model_name` = 1) and Triton's

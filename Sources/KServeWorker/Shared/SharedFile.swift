@@ -55,3 +55,48 @@ func writeFileAtomically(_ path: String, _ bytes: [UInt8]) -> Bool {
     close(fd)
     return ok && rename(tmp, path) == 0
 }
+
+/// Removes a file or a directory tree (no symlink following).
+func removeTree(_ path: String) {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return }
+    if (st.st_mode & S_IFMT) == S_IFDIR, let dir = opendir(path) {
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            removeTree("\(path)/\(name)")
+        }
+        closedir(dir)
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
+}
+
+/// The pool's shared-state folder (`<run>/state-<master pid>`): metrics slots and desired model states.
+public enum PoolStateDirectory {
+    /// The folder for the master with `masterPID`.
+    public static func path(runDirectory: String, masterPID: Int32) -> String {
+        "\(runDirectory)/state-\(masterPID)"
+    }
+
+    /// Creates this master's folder, removing the folders of masters that are no longer running.
+    public static func prepare(runDirectory: String, masterPID: Int32) {
+        if let dir = opendir(runDirectory) {
+            var stale: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard name.hasPrefix("state-"), let pid = Int32(name.dropFirst(6)) else { continue }
+                if pid == masterPID || kill(pid, 0) != 0 { stale.append(name) }
+            }
+            closedir(dir)
+            for name in stale { removeTree("\(runDirectory)/\(name)") }
+        }
+        makeDirectories(path(runDirectory: runDirectory, masterPID: masterPID) + "/metrics")
+    }
+
+    /// Removes this master's folder at exit.
+    public static func remove(runDirectory: String, masterPID: Int32) {
+        removeTree(path(runDirectory: runDirectory, masterPID: masterPID))
+    }
+}

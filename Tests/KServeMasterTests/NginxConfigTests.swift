@@ -1,0 +1,87 @@
+import Glibc
+import KServeConfig
+import Testing
+
+@testable import KServeMaster
+
+/// The repository root, from this file's path.
+private let repositoryRoot: String = {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)  // Tests/KServeMasterTests/NginxConfigTests.swift
+    return parts.joined(separator: "/")
+}()
+
+/// A fresh temporary folder.
+func temporaryFolder(_ name: String) -> String {
+    var template = Array("/tmp/kserve-\(name)-XXXXXX".utf8CString)
+    let path = template.withUnsafeMutableBufferPointer { buffer -> String? in
+        guard let base = buffer.baseAddress, let made = mkdtemp(base) else { return nil }
+        return String(cString: made)
+    }
+    return path ?? "/tmp/kserve-\(name)-\(getpid())"
+}
+
+/// A config whose run folder is `run` and whose templates are the repository's.
+func testConfig(run: String, port: Int = 18_999) throws -> ServerConfig {
+    try ServerConfig.parse(
+        toml: """
+            [server]
+            run_dir = "\(run)"
+            [http]
+            port = \(port)
+            host = "127.0.0.1"
+            max_body_size = "3m"
+            nginx_template = "\(repositoryRoot)/nginx/kserve.conf.template"
+            [limits]
+            max_header_length = "16k"
+            """, path: run + "/test.conf")
+}
+
+@Suite("nginx config rendering")
+struct NginxConfigTests {
+    @Test("Placeholders are substituted; unknown or unterminated ones are errors")
+    func substitution() throws {
+        let out = try NginxConfig.substitute("a {{x}} b {{ y }}", ["x": "1", "y": "2"], templateName: "t")
+        #expect(out == "a 1 b 2")
+        #expect(throws: MasterError.self) { try NginxConfig.substitute("{{nope}}", ["x": "1"], templateName: "t") }
+        #expect(throws: MasterError.self) { try NginxConfig.substitute("{{x", ["x": "1"], templateName: "t") }
+    }
+
+    @Test("Values are escaped for nginx double-quoted strings; IPv6 hosts get brackets")
+    func escaping() throws {
+        #expect(NginxConfig.escape(#"/a b/"c"\d"#) == #"/a b/\"c\"\\d"#)
+        var config = try testConfig(run: "/tmp/x")
+        config.http.host = "::"
+        let values = NginxConfig(config: config).values(config: config, runningAsRoot: false)
+        #expect(values["listen"] == "[::]:18999")
+        #expect(values["user_line"]?.hasPrefix("#") == true)
+        #expect(NginxConfig(config: config).values(config: config, runningAsRoot: true)["user_line"]?.hasPrefix("user root;") == true)
+    }
+
+    @Test("The repository's templates render every KServe setting and pass nginx -t")
+    func repositoryTemplates() throws {
+        let run = temporaryFolder("nginx")
+        let config = try testConfig(run: run)
+        let files = NginxConfig(config: config)
+        #expect(POSIX.makeDirectories(files.prefix, mode: 0o750))
+        try files.render(config: config, runningAsRoot: geteuid() == 0)
+        let main = try #require(POSIX.readSmallFile(files.mainConfigPath))
+        let locations = try #require(POSIX.readSmallFile(files.locationsPath))
+        #expect(!main.contains("{{") && !locations.contains("{{"))
+        #expect(main.contains("listen 127.0.0.1:18999;"))
+        #expect(main.contains("daemon off;"))
+        #expect(main.contains("include \"\(run)/kserve-locations.conf\";"))
+        #expect(locations.contains("fastcgi_pass \"unix:\(run)/run/kserve.sock\";") || locations.contains("unix:\(config.socketPath)"))
+        #expect(locations.contains("client_max_body_size 3145728;"))
+        #expect(locations.contains("large_client_header_buffers 4 16384;"))
+        #expect(locations.contains("fastcgi_keep_conn off;"))
+        #expect(locations.contains("fastcgi_param PATH_INFO         $uri;"))
+        for code in [400, 404, 405, 413, 414, 494, 500, 502, 503, 504] {
+            #expect(locations.contains("/.kserve-nginx-error/\(code)"), "error page \(code)")
+        }
+        guard let nginx = POSIX.findExecutable("nginx") else { return }  // nginx -t only where nginx is installed
+        let launch = NginxLaunch(binary: nginx, files: files)
+        let status = try Spawner.run(path: nginx, arguments: launch.arguments(test: true), environment: childEnvironment())
+        #expect(status == 0, "nginx -t rejected \(files.mainConfigPath)")
+    }
+}
