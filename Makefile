@@ -38,7 +38,7 @@ $(VENV)/.stamp: Tests/e2e/requirements.txt
 venv: $(VENV)/.stamp
 
 ## test: build once, then the Swift unit tests and the end-to-end suite.
-E2E := KSERVE_BIN=$(DEBUG_BIN) $(PY) -m pytest -q
+E2E := KSERVE_BIN=$(CURDIR)/$(DEBUG_BIN) $(PY) -m pytest -q
 test: build venv
 	$(SWIFT) test --skip-build
 	$(E2E) Tests/e2e --ignore=Tests/e2e/test_grpc.py
