@@ -50,19 +50,21 @@ test-e2e: venv
 	$(SWIFT) build --product kserve-master
 	$(E2E) Tests/e2e --ignore=Tests/e2e/test_grpc.py
 
-## fuzz: libFuzzer on the v2 request decoders and the BYTES decoder (FUZZ_SECONDS, default 120).
+## fuzz: libFuzzer (+ASan) on the v2 request decoders and the BYTES decoder (FUZZ_SECONDS, default 120).
 FUZZ_SECONDS ?= 120
 fuzz: deps
-	$(SWIFT) build --product kserve-fuzz -c debug --scratch-path .build-fuzz \
-	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DKSERVE_FUZZ
+	$(SWIFT) build --product kserve-fuzz -c release --scratch-path .build-fuzz \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DKSERVE_FUZZ \
+	  -Xswiftc -enable-experimental-feature -Xswiftc Extern
 	mkdir -p fuzz-artifacts/corpus
-	.build-fuzz/debug/kserve-fuzz -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz-artifacts/ fuzz-artifacts/corpus Tests/KServeProtocolTests/FuzzSeeds
+	.build-fuzz/release/kserve-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
+	  -dict=Sources/kserve-fuzz/Inputs/json.dict -artifact_prefix=fuzz-artifacts/ \
+	  fuzz-artifacts/corpus Sources/kserve-fuzz/Inputs/corpus
 
 ## bench-codec: codec MB/s, ours (release) against KServe 0.21's Python codec on the same payloads.
 bench-codec: venv
 	$(SWIFT) build -c release --product kserve-codec-bench
-	.build/release/kserve-codec-bench
-	$(PY) Tests/bench/codec_bench.py
+	.build/release/kserve-codec-bench --python $(PY)
 
 clean:
 	rm -rf .build .build-fuzz $(VENV) run

@@ -5,8 +5,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <string.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,8 +118,135 @@ int kserve_signal_set_ignored(int sig, int ignore) {
     return sigaction(sig, &sa, NULL);
 }
 
+int kserve_unix_listen_queue(unsigned long long inode, unsigned int *queued, unsigned int *backlog) {
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0) return -1;
+    struct {
+        struct nlmsghdr header;
+        struct unix_diag_req request;
+    } message;
+    memset(&message, 0, sizeof message);
+    message.header.nlmsg_len = sizeof message;
+    message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    message.header.nlmsg_flags = NLM_F_REQUEST;  // one socket by inode, not a dump
+    message.header.nlmsg_seq = 1;
+    message.request.sdiag_family = AF_UNIX;
+    message.request.udiag_states = ~0u;
+    message.request.udiag_ino = (unsigned int)inode;
+    message.request.udiag_show = UDIAG_SHOW_RQLEN;
+    message.request.udiag_cookie[0] = ~0u;  // INET_DIAG_NOCOOKIE: no cookie check
+    message.request.udiag_cookie[1] = ~0u;
+    struct sockaddr_nl kernel;
+    memset(&kernel, 0, sizeof kernel);
+    kernel.nl_family = AF_NETLINK;
+    ssize_t sent;
+    do {
+        sent = sendto(fd, &message, sizeof message, 0, (struct sockaddr *)&kernel, sizeof kernel);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    long buffer[1024];  // aligned for nlmsghdr
+    ssize_t n;
+    do {
+        n = recv(fd, buffer, sizeof buffer, 0);
+    } while (n < 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    if (n < 0) {
+        errno = saved;
+        return -1;
+    }
+    int length = (int)n;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buffer; NLMSG_OK(h, length); h = NLMSG_NEXT(h, length)) {
+        if (h->nlmsg_type == NLMSG_ERROR) {
+            struct nlmsgerr *error = (struct nlmsgerr *)NLMSG_DATA(h);
+            errno = error->error ? -error->error : ENOENT;
+            return -1;
+        }
+        if (h->nlmsg_type == NLMSG_DONE) break;
+        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+        struct unix_diag_msg *reply = (struct unix_diag_msg *)NLMSG_DATA(h);
+        if (reply->udiag_ino != (unsigned int)inode) continue;
+        int attributes = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *reply));
+        for (struct rtattr *a = (struct rtattr *)(reply + 1); RTA_OK(a, attributes); a = RTA_NEXT(a, attributes)) {
+            if (a->rta_type == UNIX_DIAG_RQLEN && RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen)) {
+                struct unix_diag_rqlen *q = (struct unix_diag_rqlen *)RTA_DATA(a);
+                *queued = q->udiag_rqueue;
+                *backlog = q->udiag_wqueue;
+                return 0;
+            }
+        }
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+int kserve_redirect_output(const char *path) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return -1;
+    if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (fd > 2) close(fd);
+    return 0;
+}
+
 int kserve_wifexited(int status) { return WIFEXITED(status); }
 int kserve_wexitstatus(int status) { return WEXITSTATUS(status); }
 int kserve_wifsignaled(int status) { return WIFSIGNALED(status); }
 int kserve_wtermsig(int status) { return WTERMSIG(status); }
 int kserve_wcoredump(int status) { return WCOREDUMP(status); }
+
+// Parses "<signal>:<parent pid>" (and, with `path`, ":<absolute path>"); returns 0 or -1.
+static int kserve_parse_guard(const char *spec, int *sig, pid_t *parent, const char **path) {
+    char *end = NULL;
+    long s = strtol(spec, &end, 10);
+    if (end == NULL || *end != ':' || s <= 0 || s >= 65) return -1;
+    long p = strtol(end + 1, &end, 10);
+    if (end == NULL || p <= 1) return -1;
+    if (path != NULL) {
+        if (*end != ':' || end[1] != '/') return -1;
+        *path = end + 1;
+    } else if (*end != '\0') {
+        return -1;
+    }
+    *sig = (int)s;
+    *parent = (pid_t)p;
+    return 0;
+}
+
+// The parent-death set-up and the exec guard (see CSystemShims.h). Runs before main in every process of the
+// binary, on the main thread (which lives as long as the process: PR_SET_PDEATHSIG is a per-thread setting, so
+// setting it from a Swift concurrency thread that may exit later is not enough). Does nothing unless one of the
+// variables is set. glibc passes argc, argv and envp to ELF constructors.
+__attribute__((constructor, used)) static void kserve_process_guards(int argc, char **argv, char **envp) {
+    (void)argc;
+    (void)envp;
+    int sig;
+    pid_t parent;
+    const char *deathSpec = getenv("KSERVE_PARENT_DEATH_SIGNAL");
+    if (deathSpec != NULL && kserve_parse_guard(deathSpec, &sig, &parent, NULL) == 0) {
+        prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0);
+        if (getppid() != parent) _exit(1);  // the master died before the prctl
+    }
+    const char *spec = getenv("KSERVE_EXEC_GUARD");
+    if (spec == NULL) return;
+    const char *path = NULL;
+    if (kserve_parse_guard(spec, &sig, &parent, &path) != 0) _exit(126);
+    char target[4096];
+    size_t length = strlen(path);
+    if (length >= sizeof target) _exit(126);
+    memcpy(target, path, length + 1);
+    if (prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0) != 0) _exit(126);
+    if (getppid() != parent) _exit(1);  // the parent died before the prctl: nothing to guard
+    unsetenv("KSERVE_EXEC_GUARD");
+    execv(target, argv);
+    _exit(127);
+}

@@ -21,22 +21,39 @@ public final class ModelServer: Sendable {
     public let config: ServerConfig
     /// Command-line arguments that were not ours (logged by the master, as KServe ignores unknown flags).
     public let unknownArguments: [String]
+    /// What the command line asked for: serve, signal the running master (`-s`), or test the config (`-t`).
+    public let action: CommandLineAction
     private let kinds = Locked<[String: ModelFactory]>([:])
     private let registered = Locked<[(BaseKServeModel, String?)]>([])
     private let exceptionHandler = Locked<(@Sendable (any Error) -> Void)?>(nil)
 
     /// Creates a server from a loaded configuration.
-    public init(config: ServerConfig, unknownArguments: [String] = []) {
+    public init(config: ServerConfig, unknownArguments: [String] = [], action: CommandLineAction = .serve) {
         self.config = config
         self.unknownArguments = unknownArguments
+        self.action = action
     }
 
     /// Creates a server from KServe-style command-line arguments (`-c FILE`, `--http_port`, `--workers`, ...).
     /// Unknown flags are ignored, as KServe does.
     /// - Throws: ``ConfigError`` naming the file and key for a bad configuration.
+    ///
+    /// A worker or gRPC process started by the master parses the master's snapshot of the file
+    /// (``KServeProcessContract/configSnapshotVariable``), so it runs exactly the config its master validated.
     public convenience init(commandLine arguments: [String]) throws {
         let (path, overrides) = try KServeCommandLine.parse(Array(arguments.dropFirst()))
-        self.init(config: try ServerConfig.load(path: path, overrides: overrides), unknownArguments: overrides.unknown)
+        let env = ProcessEnvironment()
+        let isChild = (env[KServeProcessContract.roleVariable] ?? "master") != "master"
+        let snapshot = isChild ? env[KServeProcessContract.configSnapshotVariable] : nil
+        let config: ServerConfig
+        do {
+            config = try ServerConfig.load(path: path, overrides: overrides, snapshot: snapshot)
+        } catch where overrides.action == .testConfiguration && !isChild {
+            // `-t` answers like nginx -t: the verdict and status 1, not a start-up failure.
+            printToStandardError("kserve-master: configuration test failed: \(error)")
+            exit(1)
+        }
+        self.init(config: config, unknownArguments: overrides.unknown, action: overrides.action)
     }
 
     /// Registers a model kind that `[[models]]` entries can name (`kind = "echo"`).
@@ -56,7 +73,8 @@ public final class ModelServer: Sendable {
 
     /// Builds the repository: models passed to `start` and registered in code, then every configured model.
     /// - Throws: ``ConfigError`` for an unknown kind or bad kind options.
-    func makeRepository(models: [BaseKServeModel]) throws -> ModelRepository {
+    func makeRepository(models: [BaseKServeModel], config: ServerConfig? = nil) throws -> ModelRepository {
+        let config = config ?? self.config
         let repository = ModelRepository()
         for model in models { repository.update(model) }
         for (model, name) in registered.withLock({ $0 }) { repository.update(model, name: name) }
@@ -78,18 +96,26 @@ public final class ModelServer: Sendable {
     /// The seed's `start(models)`: runs this process's role until the server stops, then exits the process.
     ///
     /// As the master it validates every model (constructing, not loading), then starts the pool; as a worker
-    /// it loads the models and serves. Never returns.
+    /// it loads the models and serves. With `-s SIGNAL` it signals the running master and exits; with `-t` it
+    /// validates the config and the models and exits 0 or 1. Never returns.
     public func start(models: [BaseKServeModel] = []) async -> Never {
         let env = ProcessEnvironment()
         let role = env[KServeProcessContract.roleVariable] ?? "master"
         var logger = Logger(label: "kserve.\(role)")
         logger[metadataKey: "pid"] = "\(getpid())"
         if let id = env[KServeProcessContract.workerIDVariable] { logger[metadataKey: "worker"] = "\(id)" }
+        if role == "master", case .signal(let command) = action {
+            exit(signalRunningMaster(command))
+        }
         let repository: ModelRepository
         do {
             repository = try makeRepository(models: models)
             if repository.models.isEmpty { throw ConfigError(file: config.configFile, reason: "no models configured or registered") }
         } catch {
+            if role == "master", action == .testConfiguration {
+                printToStandardError("kserve-master: configuration test failed: \(error)")
+                exit(1)
+            }
             logger.critical("\(error)")
             exit(2)
         }
@@ -97,25 +123,83 @@ public final class ModelServer: Sendable {
         case "worker":
             let status = await WorkerProcess(config: config, repository: repository, logger: logger).run()
             exit(status)
-        default:
+        case "master":
+            if action == .testConfiguration {
+                do {
+                    try MasterProcess(config: config, arguments: CommandLine.arguments, logger: logger).testConfiguration()
+                } catch {
+                    printToStandardError("kserve-master: configuration test failed: \(error)")
+                    exit(1)
+                }
+                print("kserve-master: the configuration \(config.configFile ?? "(built in code)") is valid: "
+                    + "\(config.server.workers) workers, \(repository.models.count) models (\(repository.models.map(\.name).joined(separator: ", ")))")
+                exit(0)
+            }
             do {
                 let master = MasterProcess(
-                    config: config, arguments: CommandLine.arguments, logger: logger, unknownArguments: unknownArguments)
-                PoolStateDirectory.prepare(runDirectory: config.runDirectory, masterPID: getpid())
+                    config: config, arguments: CommandLine.arguments, logger: logger, unknownArguments: unknownArguments,
+                    validate: { [self] candidate in
+                        let models = try self.makeRepository(models: models, config: candidate)
+                        if models.models.isEmpty {
+                            throw ConfigError(file: candidate.configFile, reason: "no models configured or registered")
+                        }
+                    })
                 let status = try master.run()
-                PoolStateDirectory.remove(runDirectory: config.runDirectory, masterPID: getpid())
                 exit(status)
             } catch {
                 logger.critical("\(error)")
                 exit(1)
             }
+        default:
+            logger.critical("unknown \(KServeProcessContract.roleVariable)=\(role): this build has no such role")
+            exit(2)
         }
+    }
+
+    /// `-s reload|stop|quit|reopen`: sends the signal to the pid in `<run>/kserve-master.pid`. Returns the exit
+    /// status (0 sent, 1 no master running).
+    private func signalRunningMaster(_ command: ControlCommand) -> Int32 {
+        let signal: Int32
+        switch command {
+        case .reload: signal = SIGHUP
+        case .stop: signal = SIGTERM
+        case .quit: signal = SIGQUIT
+        case .reopen: signal = SIGUSR1
+        }
+        let path = config.runDirectory + "/kserve-master.pid"
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            printToStandardError("kserve-master: no master is running with this config (cannot open \(path))")
+            return 1
+        }
+        // A live master holds an exclusive flock on its pid file; a leftover file is not locked.
+        let locked = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        let text = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+        guard locked, let pid = pid_t(text.filter { $0.isNumber }), pid > 1 else {
+            printToStandardError("kserve-master: no master is running with this config (\(path) is stale)")
+            return 1
+        }
+        guard kill(pid, signal) == 0 else {
+            printToStandardError("kserve-master: cannot signal the master (pid \(pid)): \(String(cString: strerror(errno)))")
+            return 1
+        }
+        print("kserve-master: sent \(command.rawValue) to the master (pid \(pid))")
+        return 0
     }
 
     /// The seed's `stop(sig)`: asks this process to stop as if it had received `signal`.
     public func stop(signal: Int32 = SIGTERM) {
         kill(getpid(), signal)
     }
+}
+
+/// Writes a line to stderr (without the non-Sendable `stderr` global).
+func printToStandardError(_ line: String) {
+    let text = line + "\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
 }
 
 /// Sets up swift-log for a server process at the configured level.

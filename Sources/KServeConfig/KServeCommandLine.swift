@@ -18,6 +18,8 @@ public struct CommandLineOverrides: Sendable, Hashable {
     public var modelDir: String?
     /// Arguments that are not ours (unknown flags and their values, stray words), in order; log them.
     public var unknown: [String]
+    /// What to do: serve (default), signal the running master (`-s`), or test the config (`-t`).
+    public var action: CommandLineAction = .serve
 
     /// Creates overrides; every flag defaults to "not given".
     public init(
@@ -33,6 +35,28 @@ public struct CommandLineOverrides: Sendable, Hashable {
         self.modelDir = modelDir
         self.unknown = unknown
     }
+}
+
+/// What `kserve-master` was asked to do, nginx-style.
+public enum CommandLineAction: Sendable, Hashable {
+    /// Run the server (no `-s`, no `-t`).
+    case serve
+    /// `-s reload|stop|quit|reopen`: signal the master running with this config (through its pid file), exit.
+    case signal(ControlCommand)
+    /// `-t`: validate the config and construct every model, print the verdict, exit 0 or 1.
+    case testConfiguration
+}
+
+/// The commands of `kserve-master -s`, each one signal to the running master.
+public enum ControlCommand: String, Sendable, Hashable, CaseIterable {
+    /// SIGHUP: re-read the config and replace the workers one by one.
+    case reload
+    /// SIGTERM: graceful stop.
+    case stop
+    /// SIGQUIT: fast stop.
+    case quit
+    /// SIGUSR1: reopen the log files.
+    case reopen
 }
 
 /// Thrown by ``KServeCommandLine/parse(_:)`` for `-h` / `--help`: print ``text`` and exit 0.
@@ -61,10 +85,13 @@ public enum KServeCommandLine {
         var forwarded: [String] = []
         var setAside: [String] = []
         for arg in args {
-            if arg.hasPrefix("-c"), arg.count > 2, !arg.hasPrefix("-c=") {
-                // argparse's attached short value: -cFILE
-                forwarded.append("-c")
+            if arg.hasPrefix("-c") || arg.hasPrefix("-s"), arg.count > 2, !arg.hasPrefix("-c="), !arg.hasPrefix("-s=") {
+                // argparse's attached short value: -cFILE, -sreload
+                forwarded.append(String(arg.prefix(2)))
                 forwarded.append(String(arg.dropFirst(2)))
+            } else if arg.hasPrefix("-s="), arg.count > 3 {
+                forwarded.append("-s")
+                forwarded.append(String(arg.dropFirst(3)))
             } else if arg.hasPrefix("-"), !arg.hasPrefix("--"), arg.count > 2, !arg.hasPrefix("-c=") {
                 // an unknown single-dash word (-abc): argparse leaves it alone, argument-parser would split it
                 setAside.append(arg)
@@ -86,6 +113,7 @@ public enum KServeCommandLine {
             ]
             var flag = flags.first { message.contains("'\($0)") }
             if flag == nil, message.contains("'-c") || message.contains("--config") { flag = "-c/--config" }
+            if flag == nil, message.contains("'-s") { flag = "-s" }
             if flag == "--config" { flag = "-c/--config" }
             throw ConfigError(file: "command line", key: flag, reason: message)
         }
@@ -95,6 +123,17 @@ public enum KServeCommandLine {
                 reason: "missing: give the TOML config file, e.g. kserve-master -c conf/kserve.conf")
         }
         var o = CommandLineOverrides(unknown: parsed.unknown + setAside)
+        if let name = parsed.signal {
+            guard let command = ControlCommand(rawValue: name) else {
+                throw bad("-s", "one of " + ControlCommand.allCases.map(\.rawValue).joined(separator: ", "), name)
+            }
+            guard !parsed.test else {
+                throw ConfigError(file: "command line", key: "-t", reason: "-t and -s cannot be combined")
+            }
+            o.action = .signal(command)
+        } else if parsed.test {
+            o.action = .testConfiguration
+        }
         o.httpPort = try port(parsed.httpPort, "--http_port")
         o.grpcPort = try port(parsed.grpcPort, "--grpc_port")
         if let text = parsed.workers {
@@ -182,6 +221,16 @@ struct KServeArguments: ParsableCommand {
         name: .customLong("model_dir"),
         help: ArgumentHelp("Sets the first [[models]] entry's path option.", valueName: "dir"))
     var modelDir: String?
+
+    @Option(
+        name: .customShort("s"),
+        help: ArgumentHelp(
+            "Send a signal to the master running with this config: reload (HUP), stop (TERM), quit (QUIT), reopen (USR1).",
+            valueName: "signal"))
+    var signal: String?
+
+    @Flag(name: .customShort("t"), help: "Test the config: validate it, construct every model, exit 0 or 1.")
+    var test = false
 
     @Argument(parsing: .allUnrecognized, help: .hidden)
     var unknown: [String] = []

@@ -21,8 +21,19 @@ public enum KServeProcessContract {
     public static let workerIDVariable = "KSERVE_WORKER_ID"
     /// The variable holding the master's pid (a worker exits when its parent is no longer this pid).
     public static let masterPIDVariable = "KSERVE_MASTER_PID"
+    /// The variable naming the config snapshot a child must parse instead of re-reading the `-c` file: the
+    /// master copies each config it validated (at start and at every accepted reload) into its state folder, so
+    /// that a worker respawned later runs the config its generation was validated with, never an edited file
+    /// that was not reloaded (or failed validation).
+    public static let configSnapshotVariable = "KSERVE_CONFIG_SNAPSHOT"
+    /// The variable of the parent-death exec guard (`<signal>:<parent pid>:<program>`, see CSystemShims):
+    /// how nginx, which does not set PR_SET_PDEATHSIG itself, dies with its master.
+    public static let execGuardVariable = "KSERVE_EXEC_GUARD"
+    /// The variable asking a child to set its parent-death signal on its main thread before `main`
+    /// (`<signal>:<master pid>`, see CSystemShims): workers get SIGQUIT (exit at once), the gRPC server SIGTERM.
+    public static let parentDeathSignalVariable = "KSERVE_PARENT_DEATH_SIGNAL"
     /// Exit status of a worker that cannot start at all (bad inherited descriptor, FastCGI init failure, ...):
-    /// the master stops the server instead of respawning it in a loop. Model load failures are not this:
-    /// such a model stays registered as not ready.
+    /// the master logs it as a boot failure and respawns the slot with backoff (it never halts the pool).
+    /// Model load failures are not this: such a model stays registered as not ready.
     public static let workerBootFailureExitCode: Int32 = 3
 }

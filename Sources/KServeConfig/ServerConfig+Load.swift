@@ -20,14 +20,22 @@ extension ServerConfig {
     /// - Throws: ``ConfigError`` naming the file and the key for an unreadable file, a TOML syntax error, an
     ///   unknown key or section, a bad value, or an override that cannot apply.
     public static func load(path: String, overrides: CommandLineOverrides) throws -> ServerConfig {
+        try load(path: path, overrides: overrides, snapshot: nil)
+    }
+
+    /// Like ``load(path:overrides:)``, but reads the text from `snapshot` when given: a copy of the config file
+    /// the master validated (``KServeProcessContract/configSnapshotVariable``). Relative paths still resolve
+    /// against `path`'s folder and messages still name `path`, so a worker gets exactly the config its master
+    /// checked, even if the file was edited since (and not yet reloaded).
+    public static func load(path: String, overrides: CommandLineOverrides, snapshot: String?) throws -> ServerConfig {
         // Lexically absolute, not realpath: relative paths resolve against the folder the user named, even when
         // the file is a symlink (Kubernetes ConfigMap mounts are symlinks into a hidden ..data folder).
         let absolute = PathUtilities.absolute(path)
         let bytes: [UInt8]
         do {
-            bytes = try PathUtilities.readFile(absolute)
+            bytes = try PathUtilities.readFile(snapshot ?? absolute)
         } catch {
-            throw ConfigError(file: path, reason: "cannot read the config file: \(error.text)")
+            throw ConfigError(file: snapshot ?? path, reason: "cannot read the config file: \(error.text)")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigError(file: path, reason: "the config file is not valid UTF-8")
@@ -149,6 +157,28 @@ struct ConfigFileParser {
             config.server.logLevel = try r.choice("log_level", default: s.logLevel, ValueParsing.logLevels)
             config.server.listenBacklog = try r.int(
                 "listen_backlog", default: s.listenBacklog, in: 1...65535, expect: "an integer from 1 to 65535")
+            config.server.maxRequests = try r.int(
+                "max_requests", default: s.maxRequests, in: 0...1_000_000_000, expect: "an integer of 0 or more (0 = off)")
+            config.server.maxRequestsJitter = try r.int(
+                "max_requests_jitter", default: s.maxRequestsJitter, in: 0...1_000_000_000,
+                expect: "an integer of 0 or more")
+            config.server.requestTimeout = try r.duration("request_timeout", default: s.requestTimeout)
+            if config.server.requestTimeout > 0, config.server.requestTimeout < 0.1 {
+                throw r.error("request_timeout", "expected 0 (off) or at least 0.1 seconds, got \(config.server.requestTimeout)")
+            }
+            config.server.slowRequestThreshold = try r.duration(
+                "slow_request_threshold", default: s.slowRequestThreshold)
+            config.server.statusPath = try r.statusPath("status_path", default: s.statusPath)
+            config.server.respawnBackoffMax = try r.duration("respawn_backoff_max", default: s.respawnBackoffMax)
+            if !(0.1...3600).contains(config.server.respawnBackoffMax) {
+                throw r.error(
+                    "respawn_backoff_max",
+                    "expected a number of seconds from 0.1 to 3600, got \(config.server.respawnBackoffMax)")
+            }
+            config.server.logFile = try r.string("log_file", default: s.logFile)
+            if config.server.logFile.contains("\0") || config.server.logFile.contains("\n") {
+                throw r.error("log_file", "expected a file path (or \"\" for stderr)")
+            }
             try r.rejectUnknownKeys()
         }
         if let t = try section(root, "http") {
@@ -331,6 +361,22 @@ struct TableReader {
     mutating func path(_ key: String, default d: String) throws -> String {
         let s = try string(key, default: d)
         guard !s.isEmpty, !s.contains("\0") else { throw error(key, "expected a non-empty path") }
+        return s
+    }
+
+    /// The status page path: `""` (off) or an absolute URL path of `A-Z a-z 0-9 . _ ~ / -` that does not shadow
+    /// the KServe routes.
+    mutating func statusPath(_ key: String, default d: String) throws -> String {
+        guard let v = value(key) else { return d }
+        guard let s = v.string else { throw expected(key, "a URL path such as \"/status\" (or \"\" for off)", v) }
+        if s.isEmpty { return s }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~/-")
+        guard s.hasPrefix("/"), s.count > 1, s.allSatisfy({ allowed.contains($0) }), !s.contains("//") else {
+            throw expected(key, "a URL path such as \"/status\" (letters, digits, . _ ~ / -), or \"\" for off", v)
+        }
+        for reserved in ["/v1", "/v2", "/metrics", "/.kserve"] where s == reserved || s.hasPrefix(reserved + "/") || (reserved == "/.kserve" && s.hasPrefix(reserved)) {
+            throw error(key, "\(quoted(s)) would shadow the \(reserved) routes; choose another path")
+        }
         return s
     }
 

@@ -47,6 +47,11 @@ public struct ServerConfig: Sendable, Hashable {
     /// The FastCGI Unix socket (`[server] socket`, relative to the run folder) as an absolute path.
     public var socketPath: String { PathUtilities.resolve(server.socket, against: runDirectory) }
 
+    /// The log file (`[server] log_file`) as an absolute path, or nil when logging to stderr.
+    public var logFilePath: String? {
+        server.logFile.isEmpty ? nil : PathUtilities.resolve(server.logFile, against: baseDirectory)
+    }
+
     /// The nginx config template (`[http] nginx_template`) as an absolute path.
     public var nginxTemplatePath: String { PathUtilities.resolve(http.nginxTemplate, against: baseDirectory) }
 }
@@ -70,6 +75,28 @@ public struct ServerSection: Sendable, Hashable {
     public var logLevel: String = "info"
     /// `listen_backlog`: `listen()` backlog of the FastCGI socket (default 511; capped by `net.core.somaxconn`).
     public var listenBacklog: Int = 511
+    /// `max_requests`: a worker stops taking requests after this many and is replaced (recycling against leaks);
+    /// 0 = never (default 0).
+    public var maxRequests: Int = 0
+    /// `max_requests_jitter`: each worker's limit is `max_requests + random(0...max_requests_jitter)`, so that
+    /// workers do not all recycle at once (default 0).
+    public var maxRequestsJitter: Int = 0
+    /// `request_timeout`: seconds one request may take; the client then gets nginx's JSON 504 and the master
+    /// kills the worker (SIGTERM, SIGKILL shortly after) and replaces it; 0 = no limit (default 0). Also nginx's
+    /// `fastcgi_read_timeout` (300 s when 0).
+    public var requestTimeout: Double = 0
+    /// `slow_request_threshold`: requests taking longer are logged (warning: model, path, duration) and counted
+    /// as slow requests in the status page; 0 = off (default 0).
+    public var slowRequestThreshold: Double = 0
+    /// `status_path`: the pool status page (JSON; `?full` lists every worker), answered by any worker;
+    /// `""` turns it off (default `"/status"`).
+    public var statusPath: String = "/status"
+    /// `respawn_backoff_max`: the longest wait before restarting a child that keeps dying soon after its start;
+    /// the wait starts at 0.1 s and doubles (default 10).
+    public var respawnBackoffMax: Double = 10
+    /// `log_file`: a file every process (master, workers, nginx) logs to instead of the inherited stderr,
+    /// relative to the config file's folder; reopened on SIGUSR1 (log rotation); `""` = stderr (default).
+    public var logFile: String = ""
 
     /// The defaults.
     public init() {}

@@ -1,4 +1,3 @@
-import CSystemShims
 import Dispatch
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
@@ -18,7 +17,8 @@ import NIOPosix
 /// - SIGTERM / SIGINT: graceful drain. Health turns NOT_SERVING, new calls get UNAVAILABLE, in-flight calls finish,
 ///   then the process exits 0; a second signal, or `[server] grace_period` passing, stops at once.
 /// - SIGQUIT: immediate exit.
-/// - The master's death sends SIGTERM (`prctl(PR_SET_PDEATHSIG)`), so the process never outlives the pool.
+/// - The master's death sends SIGTERM (`prctl(PR_SET_PDEATHSIG)`, set by the CSystemShims constructor from
+///   `KSERVE_PARENT_DEATH_SIGNAL`), so the process never outlives the pool.
 ///
 /// ```swift
 /// let status = await GRPCProcess(config: config, logger: logger).run()
@@ -68,8 +68,10 @@ public struct GRPCProcess: Sendable {
     public func run() async -> Int32 {
         let logger = self.logger
         let env = { (name: String) in getenv(name).map { String(cString: $0) } }
+        // PR_SET_PDEATHSIG is set before Swift starts, on the main thread, by the CSystemShims constructor from
+        // KSERVE_PARENT_DEATH_SIGNAL (it must be the main thread's: this code runs on a pool thread). Here we only
+        // check that the master did not die before that.
         if let masterPID = env(KServeProcessContract.masterPIDVariable).flatMap({ Int32($0) }), masterPID > 1 {
-            _ = kserve_set_parent_death_signal(SIGTERM)
             if getppid() != masterPID {
                 logger.error("the master (pid \(masterPID)) is gone; exiting")
                 return 1
@@ -89,7 +91,8 @@ public struct GRPCProcess: Sendable {
             transport: .http2NIOPosix(
                 address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port),
                 transportSecurity: .plaintext,
-                config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageSize }, eventLoopGroup: group),
+                config: .defaults { $0.rpc.maxRequestPayloadSize = Self.transportPayloadLimit(maxMessageSize) },
+                eventLoopGroup: group),
             services: [
                 InferenceProxyService(bridge: bridge, lifecycle: lifecycle, maxMessageSize: maxMessageSize),
                 HealthService(bridge: bridge, lifecycle: lifecycle, pollInterval: options.healthPollInterval),
@@ -144,6 +147,20 @@ public struct GRPCProcess: Sendable {
             logger.info("gRPC server stopped")
             return status
         }
+    }
+}
+
+extension GRPCProcess {
+    /// The transport's request size limit for a configured `max_message_size`: twice it plus 1 MiB (at most
+    /// 4 GiB - 1, gRPC's own maximum).
+    ///
+    /// grpc-swift-nio-transport resets the stream of a message over its limit, so the client sees only CANCELLED.
+    /// With the transport's limit above the configured one, the service sees a message that is too large and
+    /// answers RESOURCE_EXHAUSTED naming the limit; only a message over twice the limit is still reset, which
+    /// bounds what one call can make the process buffer.
+    static func transportPayloadLimit(_ maxMessageSize: Int) -> Int {
+        let (doubled, overflow) = maxMessageSize.multipliedReportingOverflow(by: 2)
+        return overflow ? Int(UInt32.max) : min(Int(UInt32.max), doubled + (1 << 20))
     }
 }
 

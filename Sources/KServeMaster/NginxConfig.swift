@@ -13,6 +13,8 @@ struct NginxConfig {
     /// nginx's prefix folder (`<run>/nginx/`): pid file and temp folders.
     let prefix: String
     let pidFile: String
+    /// The master's copy of the status page (`<run>/status.json`), served by nginx while no worker answers.
+    let statusSnapshotPath: String
 
     init(config: ServerConfig) {
         let run = config.runDirectory
@@ -20,10 +22,24 @@ struct NginxConfig {
         locationsPath = run + "/kserve-locations.conf"
         prefix = run + "/nginx"
         pidFile = prefix + "/nginx.pid"
+        statusSnapshotPath = run + "/status.json"
+    }
+
+    /// The status location's path: `[server] status_path`, or an internal name nobody routes when it is off (the
+    /// workers then answer it 404 like any unknown path).
+    static func statusLocation(_ config: ServerConfig) -> String {
+        config.server.statusPath.isEmpty ? "/.kserve-status-off" : config.server.statusPath
+    }
+
+    /// nginx's `fastcgi_read_timeout`: `[server] request_timeout` (in ms), or 300 s when it is 0.
+    static func readTimeout(_ config: ServerConfig) -> String {
+        let seconds = config.server.requestTimeout
+        guard seconds > 0 else { return "300s" }
+        return "\(max(1, Int((seconds * 1000).rounded(.up))))ms"
     }
 
     /// The placeholder values for `config`.
-    func values(config: ServerConfig, runningAsRoot: Bool) -> [String: String] {
+    func values(config: ServerConfig, runningAsRoot: Bool, locationsPath: String? = nil) -> [String: String] {
         let host = config.http.host
         let listenHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         return [
@@ -36,10 +52,66 @@ struct NginxConfig {
             "nginx_dir": Self.escape(prefix),
             "listen": "\(listenHost):\(config.http.port)",
             "socket_path": Self.escape(config.socketPath),
-            "locations_file": Self.escape(locationsPath),
+            "locations_file": Self.escape(locationsPath ?? self.locationsPath),
             "client_max_body_size": String(config.http.maxBodySize),
             "large_header_buffer": String(config.limits.maxHeaderLength),
+            "fastcgi_read_timeout": Self.readTimeout(config),
+            "status_path": Self.statusLocation(config),
+            "status_snapshot": Self.escape(statusSnapshotPath),
+            "error_log": config.logFilePath.map { "\"\(Self.escape($0))\"" } ?? "stderr",
         ]
+    }
+
+    /// The rendered texts: the main config (nil when `[http] nginx = false`) and the locations snippet (nil when
+    /// its template is absent and not needed).
+    /// - Parameter locationsPath: Where the main config includes the snippet from (default: its usual path).
+    func renderTexts(config: ServerConfig, runningAsRoot: Bool, locationsPath: String? = nil) throws
+        -> (main: String?, locations: String?)
+    {
+        let values = values(config: config, runningAsRoot: runningAsRoot, locationsPath: locationsPath)
+        let templatePath = config.nginxTemplatePath
+        let locationsTemplate = PathUtilitiesLite.dirname(templatePath) + "/kserve-locations.conf"
+        var main: String?
+        if config.http.nginx {
+            guard let text = POSIX.readSmallFile(templatePath, limit: 1 << 20), access(templatePath, R_OK) == 0 else {
+                throw MasterError(
+                    "cannot read the nginx template \(templatePath) ([http] nginx_template): \(POSIX.errorText())")
+            }
+            main = try Self.substitute(text, values, templateName: templatePath)
+        }
+        var locations: String?
+        if access(locationsTemplate, R_OK) == 0, let text = POSIX.readSmallFile(locationsTemplate, limit: 1 << 20) {
+            locations = try Self.substitute(text, values, templateName: locationsTemplate)
+        } else if main?.contains(values["locations_file"] ?? "") ?? true {
+            throw MasterError("cannot read the nginx locations template \(locationsTemplate): \(POSIX.errorText())")
+        }
+        return (main, locations)
+    }
+
+    /// Renders the files for a reload: nothing when the texts are unchanged; otherwise, when `test` is given,
+    /// checks the new texts first with `nginx -t` on side copies (`*.new`), and only then replaces the files.
+    /// - Parameter test: Runs `nginx -t` on a main config path and returns whether nginx accepted it.
+    /// - Returns: Whether the rendered files changed.
+    func rerender(config: ServerConfig, runningAsRoot: Bool, test: ((String) throws -> Void)?) throws -> Bool {
+        let final = try renderTexts(config: config, runningAsRoot: runningAsRoot)
+        let currentMain = config.http.nginx ? POSIX.readSmallFile(mainConfigPath, limit: 1 << 20) : nil
+        let currentLocations = final.locations == nil ? nil : POSIX.readSmallFile(locationsPath, limit: 1 << 20)
+        guard final.main != currentMain || final.locations != currentLocations else { return false }
+        if let test, final.main != nil {
+            let sideMain = mainConfigPath + ".new"
+            let sideLocations = locationsPath + ".new"
+            let side = try renderTexts(config: config, runningAsRoot: runningAsRoot, locationsPath: sideLocations)
+            defer {
+                unlink(sideMain)
+                unlink(sideLocations)
+            }
+            if let text = side.locations { try POSIX.writeFileAtomically(sideLocations, text, mode: 0o640) }
+            if let text = side.main { try POSIX.writeFileAtomically(sideMain, text, mode: 0o640) }
+            try test(sideMain)
+        }
+        if let text = final.locations { try POSIX.writeFileAtomically(locationsPath, text, mode: 0o640) }
+        if let text = final.main { try POSIX.writeFileAtomically(mainConfigPath, text, mode: 0o640) }
+        return true
     }
 
     /// Renders both files. The locations template is `kserve-locations.conf` beside the main template; it is
@@ -48,31 +120,10 @@ struct NginxConfig {
     /// - Returns: Whether the locations snippet was rendered.
     @discardableResult
     func render(config: ServerConfig, runningAsRoot: Bool) throws -> Bool {
-        let values = values(config: config, runningAsRoot: runningAsRoot)
-        let templatePath = config.nginxTemplatePath
-        let locationsTemplate = PathUtilitiesLite.dirname(templatePath) + "/kserve-locations.conf"
-        var mainTemplate: String?
-        if config.http.nginx {
-            guard let text = POSIX.readSmallFile(templatePath, limit: 1 << 20), access(templatePath, R_OK) == 0 else {
-                throw MasterError(
-                    "cannot read the nginx template \(templatePath) ([http] nginx_template): \(POSIX.errorText())")
-            }
-            mainTemplate = text
-        }
-        let needsLocations = mainTemplate?.contains("{{locations_file}}") ?? true
-        var renderedLocations = false
-        if access(locationsTemplate, R_OK) == 0, let text = POSIX.readSmallFile(locationsTemplate, limit: 1 << 20) {
-            try POSIX.writeFileAtomically(
-                locationsPath, try Self.substitute(text, values, templateName: locationsTemplate), mode: 0o640)
-            renderedLocations = true
-        } else if needsLocations {
-            throw MasterError("cannot read the nginx locations template \(locationsTemplate): \(POSIX.errorText())")
-        }
-        if let mainTemplate {
-            try POSIX.writeFileAtomically(
-                mainConfigPath, try Self.substitute(mainTemplate, values, templateName: templatePath), mode: 0o640)
-        }
-        return renderedLocations
+        let texts = try renderTexts(config: config, runningAsRoot: runningAsRoot)
+        if let text = texts.locations { try POSIX.writeFileAtomically(locationsPath, text, mode: 0o640) }
+        if let text = texts.main { try POSIX.writeFileAtomically(mainConfigPath, text, mode: 0o640) }
+        return texts.locations != nil
     }
 
     /// Replaces every `{{name}}` with `values[name]`; throws on an unknown or unterminated placeholder.

@@ -176,6 +176,8 @@ enum POSIX {
         case SIGALRM: return "SIGALRM"
         case SIGTERM: return "SIGTERM"
         case SIGCHLD: return "SIGCHLD"
+        case SIGTTIN: return "SIGTTIN"
+        case SIGTTOU: return "SIGTTOU"
         default: return "SIG\(sig)"
         }
     }

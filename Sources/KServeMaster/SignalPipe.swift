@@ -7,7 +7,7 @@ struct SignalPipe {
     let fd: Int32
 
     /// The signals the master handles.
-    static let handled: [Int32] = [SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP, SIGUSR1, SIGUSR2]
+    static let handled: [Int32] = [SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU]
 
     /// Installs the handlers (once per process) and ignores SIGPIPE (children get default dispositions back
     /// through posix_spawn's SETSIGDEF).

@@ -1,7 +1,7 @@
 import KServe
 
 /// The sample model kinds built into `kserve-master`: `echo`, `sleep`, `fp16-output`, `fp16-input`, `broken`,
-/// `stream`.
+/// `stream`, `crash`.
 public enum SampleKinds {
     /// Registers every sample kind on a server.
     public static func register(on server: ModelServer) {
@@ -24,6 +24,10 @@ public enum SampleKinds {
         server.registerKind("broken") { entry in
             try entry.expectOnly([])
             return BrokenModel(name: entry.name)
+        }
+        server.registerKind("crash") { entry in
+            try entry.expectOnly([])
+            return CrashModel(name: entry.name)
         }
         server.registerKind("stream") { entry in
             try entry.expectOnly(["count", "interval_ms"])

@@ -4,6 +4,7 @@ import Glibc
 public import KServeConfig
 public import KServeModel
 import KServeProtocol
+import KServeScoreboard
 public import Logging
 
 /// One model worker process: loads every model, then answers FastCGI requests until told to stop.
@@ -23,11 +24,13 @@ public struct WorkerProcess {
 
     /// Runs the worker; returns its exit status.
     public func run() async -> Int32 {
+        setReopenableLogFile(config.logFilePath)
         installWorkerSignalHandlers()
         let env = ProcessEnvironment()
         let masterPID = env[KServeProcessContract.masterPIDVariable].flatMap { Int32($0) } ?? getppid()
         if masterPID > 1 {
-            _ = kserve_set_parent_death_signal(SIGTERM)
+            // The master is gone, and nginx with it: nothing in flight can be answered any more, exit at once.
+            _ = kserve_set_parent_death_signal(SIGQUIT)
             if getppid() != masterPID {
                 logger.error("the master (pid \(masterPID)) is gone; exiting")
                 return 1
@@ -49,9 +52,14 @@ public struct WorkerProcess {
         }
 
         let stateDir = PoolStateDirectory.path(runDirectory: config.runDirectory, masterPID: masterPID)
+        let pool = PoolMembership(
+            config: config, stateDirectory: stateDir,
+            workerID: env[KServeProcessContract.workerIDVariable].flatMap { Int($0) }, listenFD: listenFD,
+            logger: logger)
         let storage: any CounterStorage = SharedCounterStorage(directory: stateDir + "/metrics") ?? InMemoryCounterStorage()
         let store = SharedModelStates(directory: stateDir)
         let metrics = ServerMetrics(storage: storage)
+        metrics.addExposition { pool.prometheus() }
         let latency = config.server.enableLatencyLogging ? LatencyLogger() : nil
 
         // Load every model; a failed load leaves it registered and not ready, with the reason.
@@ -75,13 +83,17 @@ public struct WorkerProcess {
             limits: DecodingLimits(maxDepth: config.limits.maxJSONDepth, maxTensorBytes: config.limits.maxTensorBytes),
             modelVersions: versions, maxBodySize: config.http.maxBodySize)
         let dataPlane = DataPlane(repository: repository, metrics: metrics, options: options, stateStore: store)
-        let router = RESTRouter(dataPlane: dataPlane)
+        let router = RESTRouter(dataPlane: dataPlane, extraRoutes: [{ pool.statusRoute($0) }])
         var accessLogger = logger
         accessLogger[metadataKey: "log"] = "access"
         let server = FastCGIServer(
             listenFD: listenFD, router: router, threads: config.server.threads, maxBodySize: config.http.maxBodySize,
-            logger: accessLogger, accessLog: logger.logLevel <= .info)
-        logger.info("worker ready", metadata: ["threads": "\(config.server.threads)"])
+            logger: accessLogger, accessLog: logger.logLevel <= .info,
+            onRequest: { pool.requestHook(loop: $0, method: $1, path: $2, begin: $3) })
+        pool.markReady()
+        var readyMetadata: Logger.Metadata = ["threads": "\(config.server.threads)"]
+        if pool.requestLimit > 0 { readyMetadata["max_requests"] = "\(pool.requestLimit)" }
+        logger.info("worker ready", metadata: readyMetadata)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             var tid = pthread_t()
             let box = Unmanaged.passRetained(ContinuationBox(server: server, continuation: continuation))
@@ -93,6 +105,7 @@ public struct WorkerProcess {
             }, box.toOpaque())
             pthread_detach(tid)
         }
+        pool.markExiting()
         for (_, model) in repository.models { await model.stop() }
         logger.info("worker stopped")
         return 0

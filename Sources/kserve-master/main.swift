@@ -2,11 +2,13 @@
 import Glibc
 import KServe
 import KServeSamples
+import KServeTreeModels
 
 do {
     let server = try ModelServer(commandLine: CommandLine.arguments)
     bootstrapLogging(level: server.config.server.logLevel)
     SampleKinds.register(on: server)
+    TreeKinds.register(on: server)
     await server.start()
 } catch let help as CommandLineHelpRequested {
     print(help.text)

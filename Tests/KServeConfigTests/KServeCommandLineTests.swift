@@ -121,4 +121,22 @@ struct KServeCommandLineTests {
         }
         #expect(KServeCommandLine.helpText.contains("--http_port"))
     }
+
+    @Test("-s reload|stop|quit|reopen and -t, nginx-style")
+    func controlActions() throws {
+        #expect(try KServeCommandLine.parse(["-c", "k.conf"]).overrides.action == .serve)
+        for command in ControlCommand.allCases {
+            for args in [["-s", command.rawValue, "-c", "k.conf"], ["-c", "k.conf", "-s\(command.rawValue)"],
+                         ["-s=\(command.rawValue)", "-c", "k.conf"]] {
+                let (path, o) = try KServeCommandLine.parse(args)
+                #expect(path == "k.conf")
+                #expect(o.action == .signal(command), "\(args)")
+                #expect(o.unknown.isEmpty, "\(args)")
+            }
+        }
+        #expect(try KServeCommandLine.parse(["-t", "-c", "k.conf"]).overrides.action == .testConfiguration)
+        #expect(cliError(["-s", "restart", "-c", "k.conf"])?.key == "-s")
+        #expect(cliError(["-s", "reload", "-t", "-c", "k.conf"])?.key == "-t")
+        #expect(cliError(["-c", "k.conf", "-s"]) != nil)
+    }
 }

@@ -45,6 +45,14 @@ struct ServerConfigDefaultsTests {
         #expect(c.server.enableLatencyLogging)
         #expect(c.server.logLevel == "info")
         #expect(c.server.listenBacklog == 511)
+        #expect(c.server.maxRequests == 0)
+        #expect(c.server.maxRequestsJitter == 0)
+        #expect(c.server.requestTimeout == 0)
+        #expect(c.server.slowRequestThreshold == 0)
+        #expect(c.server.statusPath == "/status")
+        #expect(c.server.respawnBackoffMax == 10)
+        #expect(c.server.logFile == "")
+        #expect(c.logFilePath == nil)
         #expect(c.http.host == "0.0.0.0")
         #expect(c.http.port == 8080)
         #expect(c.http.nginx)
@@ -96,8 +104,8 @@ struct ServerConfigDefaultsTests {
         #expect(c.http.nginx)
         #expect(!c.grpc.enable)
         #expect(c.grpc.port == 8081)
-        #expect(c.models.map(\.name) == ["echo", "sleep", "fp16-output", "fp16-input"])
-        #expect(c.models.map(\.kind) == ["echo", "sleep", "fp16-output", "fp16-input"])
+        #expect(c.models.map(\.name) == ["echo", "sleep", "fp16-output", "fp16-input", "iris", "iris-lgb"])
+        #expect(c.models.map(\.kind) == ["echo", "sleep", "fp16-output", "fp16-input", "xgboost", "lightgbm"])
         #expect(c.models[1].options["delay_ms"] == .int(100))
         #expect(c.models.allSatisfy { $0.version == "1" })
         let template = c.nginxTemplatePath
@@ -148,6 +156,13 @@ struct ServerConfigValueTests {
             enable_latency_logging = false
             log_level = "DEBUG"
             listen_backlog = 1024
+            max_requests = 500
+            max_requests_jitter = 50
+            request_timeout = 60
+            slow_request_threshold = 2.5
+            status_path = "/pool/status"
+            respawn_backoff_max = 30
+            log_file = "log/kserve.log"
 
             [http]
             host = "127.0.0.1"
@@ -176,6 +191,13 @@ struct ServerConfigValueTests {
         #expect(!c.server.enableLatencyLogging)
         #expect(c.server.logLevel == "debug")
         #expect(c.server.listenBacklog == 1024)
+        #expect(c.server.maxRequests == 500)
+        #expect(c.server.maxRequestsJitter == 50)
+        #expect(c.server.requestTimeout == 60)
+        #expect(c.server.slowRequestThreshold == 2.5)
+        #expect(c.server.statusPath == "/pool/status")
+        #expect(c.server.respawnBackoffMax == 30)
+        #expect(c.logFilePath == "/etc/kserve/log/kserve.log")
         #expect(c.http.host == "127.0.0.1")
         #expect(c.http.port == 9000)
         #expect(!c.http.nginx)
@@ -239,6 +261,23 @@ struct ServerConfigValueTests {
             ("[server]\nenable_latency_logging = \"yes\"", "[server] enable_latency_logging"),
             ("[server]\nlog_level = \"loud\"", "[server] log_level"),
             ("[server]\nlisten_backlog = 0", "[server] listen_backlog"),
+            ("[server]\nmax_requests = -1", "[server] max_requests"),
+            ("[server]\nmax_requests = \"50\"", "[server] max_requests"),
+            ("[server]\nmax_requests_jitter = -5", "[server] max_requests_jitter"),
+            ("[server]\nrequest_timeout = -1", "[server] request_timeout"),
+            ("[server]\nrequest_timeout = 0.01", "[server] request_timeout"),
+            ("[server]\nrequest_timeout = \"30s\"", "[server] request_timeout"),
+            ("[server]\nslow_request_threshold = -0.5", "[server] slow_request_threshold"),
+            ("[server]\nstatus_path = \"status\"", "[server] status_path"),
+            ("[server]\nstatus_path = \"/\"", "[server] status_path"),
+            ("[server]\nstatus_path = \"/a b\"", "[server] status_path"),
+            ("[server]\nstatus_path = \"/v2/status\"", "[server] status_path"),
+            ("[server]\nstatus_path = \"/metrics\"", "[server] status_path"),
+            ("[server]\nstatus_path = \"/x;y\"", "[server] status_path"),
+            ("[server]\nstatus_path = 1", "[server] status_path"),
+            ("[server]\nrespawn_backoff_max = 0", "[server] respawn_backoff_max"),
+            ("[server]\nrespawn_backoff_max = 7200", "[server] respawn_backoff_max"),
+            ("[server]\nlog_file = 3", "[server] log_file"),
             ("[http]\nport = 0", "[http] port"),
             ("[http]\nport = 70000", "[http] port"),
             ("[http]\nport = \"8080\"", "[http] port"),
@@ -452,5 +491,37 @@ struct OverrideTests {
     func modelNameClash() {
         let e = configError { _ = try parse(twoModels, CommandLineOverrides(modelName: "second")) }
         #expect(e?.key == "--model_name")
+    }
+}
+
+@Suite("ServerConfig: the process manager's keys")
+struct ProcessManagerConfigTests {
+    @Test("status_path may be turned off with an empty string")
+    func statusOff() throws {
+        #expect(try parse("[server]\nstatus_path = \"\"").server.statusPath == "")
+        #expect(try parse("[server]\nstatus_path = \"/fpm-status\"").server.statusPath == "/fpm-status")
+    }
+
+    @Test("A shadowing status path says which routes it would hide")
+    func shadowing() {
+        let e = configError { _ = try parse("[server]\nstatus_path = \"/v1/models\"", path: "k.conf") }
+        #expect(e?.description == "k.conf: [server] status_path: \"/v1/models\" would shadow the /v1 routes; choose another path")
+    }
+
+    @Test("A snapshot is parsed as if it were the file: relative paths and messages name the file")
+    func snapshot() throws {
+        let folder = "/tmp/kserve-snapshot-\(getpid())"
+        mkdir(folder, 0o700)
+        let snapshot = folder + "/config-2.toml"
+        let text = "[server]\nworkers = 3\nrun_dir = \"here\"\n"
+        let fd = open(snapshot, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        let c = try ServerConfig.load(path: "/etc/kserve/absent.conf", overrides: .init(), snapshot: snapshot)
+        #expect(c.server.workers == 3)
+        #expect(c.runDirectory == "/etc/kserve/here")
+        #expect(c.configFile == "/etc/kserve/absent.conf")
+        unlink(snapshot)
+        rmdir(folder)
     }
 }

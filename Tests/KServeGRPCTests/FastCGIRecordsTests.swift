@@ -1,4 +1,5 @@
 import GRPCCore
+import KServeProtobuf
 import Testing
 
 @testable import KServeGRPC
@@ -97,7 +98,7 @@ struct FastCGIRecordsTests {
     @Test("metadata becomes HTTP_ parameters")
     func params() {
         let metadata: Metadata = ["x-request-id": "abc", "content-type": "application/grpc", "grpc-timeout": "1S",
-                                  "te": "trailers", "trace.bin": .binary([1]), "my_key": "v", "x-multi": "1", "X-Multi": "2"]
+                                  "te": "trailers", "trace-bin": .binary([1]), "my_key": "v", "x-multi": "1", "X-Multi": "2"]
         let params = WorkerBridge.params(.modelInfer, contentLength: 12, metadata: metadata)
         let dict = Dictionary(params, uniquingKeysWith: { a, _ in a })
         #expect(dict["REQUEST_URI"] == "/inference.GRPCInferenceService/ModelInfer")

@@ -76,6 +76,10 @@ struct NginxConfigTests {
         #expect(locations.contains("large_client_header_buffers 4 16384;"))
         #expect(locations.contains("fastcgi_keep_conn off;"))
         #expect(locations.contains("fastcgi_param PATH_INFO         $uri;"))
+        #expect(locations.contains("fastcgi_read_timeout 300s;"))
+        #expect(locations.contains("location = /status {"))
+        #expect(locations.contains("alias \"\(run)/status.json\";"))
+        #expect(main.contains("error_log stderr "))
         for code in [400, 404, 405, 413, 414, 494, 500, 502, 503, 504] {
             #expect(locations.contains("/.kserve-nginx-error/\(code)"), "error page \(code)")
         }
@@ -83,5 +87,28 @@ struct NginxConfigTests {
         let launch = NginxLaunch(binary: nginx, files: files)
         let status = try Spawner.run(path: nginx, arguments: launch.arguments(test: true), environment: childEnvironment())
         #expect(status == 0, "nginx -t rejected \(files.mainConfigPath)")
+    }
+
+    @Test("A reload re-renders only on change, and tests the new files before replacing the old ones")
+    func rerender() throws {
+        let run = temporaryFolder("rerender")
+        var config = try testConfig(run: run)
+        let files = NginxConfig(config: config)
+        #expect(POSIX.makeDirectories(files.prefix, mode: 0o750))
+        try files.render(config: config, runningAsRoot: false)
+        #expect(try files.rerender(config: config, runningAsRoot: false) { _ in Issue.record("tested unchanged files") } == false)
+        config.server.requestTimeout = 2
+        var tested: String?
+        #expect(throws: MasterError.self) {
+            try files.rerender(config: config, runningAsRoot: false) { path in
+                tested = POSIX.readSmallFile(path)
+                throw MasterError("rejected")
+            }
+        }
+        #expect(tested?.contains("kserve-locations.conf.new") == true)
+        #expect(POSIX.readSmallFile(files.locationsPath)?.contains("fastcgi_read_timeout 300s;") == true)
+        #expect(try files.rerender(config: config, runningAsRoot: false) { _ in } == true)
+        #expect(POSIX.readSmallFile(files.locationsPath)?.contains("fastcgi_read_timeout 2000ms;") == true)
+        #expect(POSIX.readSmallFile(files.mainConfigPath)?.contains(".new") == false)
     }
 }

@@ -18,12 +18,13 @@ struct JSONValueTests {
         #expect(text(v.serialized()) == #"{"instances":[[1,2],[3.0,-4],[9223372036854775807,-9223372036854775808]]}"#)
     }
 
-    @Test("integers beyond Int64 use UInt64, then Double")
+    @Test("integers beyond Int64 use UInt64, then keep their exact digits")
     func bigIntegers() throws {
         #expect(try JSONValue.parse("18446744073709551615") == .uint(.max))
         #expect(try JSONValue.parse("9223372036854775808") == .uint(1 << 63))
-        #expect(try JSONValue.parse("18446744073709551616") == .double(18446744073709551616.0))
-        #expect(try JSONValue.parse("-9223372036854775809") == .double(-9223372036854775809.0))
+        #expect(try JSONValue.parse("18446744073709551616") == .bigInteger("18446744073709551616"))
+        #expect(try JSONValue.parse("-9223372036854775809") == .bigInteger("-9223372036854775809"))
+        #expect(text(try JSONValue.parse("[1000000000000000000000000000000,-1e30]").serialized()) == "[1000000000000000000000000000000,-1e+30]")
         #expect(try JSONValue.parse("-0") == .int(0))
         #expect(try JSONValue.parse("1e2") == .double(100))
         #expect(text(JSONValue.uint(.max).serialized()) == "18446744073709551615")

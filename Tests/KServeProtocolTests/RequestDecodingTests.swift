@@ -36,6 +36,14 @@ struct RequestDecodingTests {
         #expect(r.requestOutputs?[1].binaryData == nil)
     }
 
+    @Test("pretty-printed JSON with CRLF line ends")
+    func prettyJSON() throws {
+        let doc = "{\r\n  \"inputs\" : [ {\r\n    \"name\" : \"a\",\r\n    \"shape\" : [ 2 ],\r\n    \"datatype\" : \"FP64\",\r\n"
+            + "    \"data\" : [ [ 1e-05 ] ,\r\n [ -2.5E+3 ] ]\r\n  } ]\r\n}\r\n"
+        let r = try InferRequest.fromJSON(body(doc), modelName: "m")
+        #expect(try r.inputs[0].asArray(of: Double.self) == [1e-05, -2500])
+    }
+
     @Test("data before datatype and shape takes the generic path with the same result")
     func dataFirst() throws {
         let r = try InferRequest.fromJSON(
@@ -76,6 +84,31 @@ struct RequestDecodingTests {
         b.withUnsafeBytes { whole in
             raw.withUnsafeBytes { part in #expect(part.baseAddress == whole.baseAddress! + n) }
         }
+    }
+
+    @Test("golden: an FP16 and a BOOL binary input echo back byte for byte")
+    func binaryFP16AndBoolEcho() throws {
+        let half: [UInt8] = [0x00, 0x3C, 0x00, 0xC0, 0x00, 0x38]  // 1.0, -2.0, 0.5
+        let bools: [UInt8] = [1, 0, 1]
+        let (b, n) = binaryBody(
+            #"{"id":"7","inputs":[{"name":"h","shape":[3],"datatype":"FP16","parameters":{"binary_data_size":6}},"#
+                + #"{"name":"b","shape":[3],"datatype":"BOOL","parameters":{"binary_data_size":3}}],"#
+                + #""parameters":{"binary_data_output":true}}"#,
+            half, bools)
+        let r = try InferRequest.fromBytes(b, jsonLength: n, modelName: "m")
+        #expect(try r.inputs[0].asArray(of: Float16.self) == [1.0, -2.0, 0.5])
+        #expect(try r.inputs[1].asArray(of: Bool.self) == [true, false, true])
+        let response = InferResponse(
+            id: r.id ?? "", modelName: "m",
+            outputs: r.inputs.map { InferOutput(name: $0.name, shape: $0.shape, datatype: $0.datatype, data: $0.data) },
+            useBinaryOutputs: r.useBinaryOutputs)
+        let m = try response.toRest()
+        let header =
+            #"{"id":"7","model_name":"m","model_version":null,"outputs":["#
+            + #"{"name":"h","shape":[3],"datatype":"FP16","parameters":{"binary_data_size":6}},"#
+            + #"{"name":"b","shape":[3],"datatype":"BOOL","parameters":{"binary_data_size":3}}]}"#
+        #expect(m.joined() == Array(header.utf8) + half + bools)
+        #expect(m.jsonLength == header.utf8.count)
     }
 
     @Test("binary BYTES that are not UTF-8 decode as raw bytes")

@@ -1,9 +1,9 @@
 """gRPC end to end: the gRPC process (`KSERVE_ROLE=grpc`, started by the master with `[grpc] enable = true`) in
-front of the same FastCGI workers as REST, driven by off-the-shelf clients: tritonclient.grpc, kserve's
-InferenceGRPCClient, grpcio stubs of KServe's proto (typed contents), and a raw grpc.health.v1 client.
+front of the same FastCGI workers as REST, driven by off-the-shelf clients: grpcio stubs of KServe's own proto
+(kserve.protocol.grpc), kserve's InferenceGRPCClient, tritonclient.grpc, and a raw grpc.health.v1 client.
 
-Set KSERVE_E2E_START_GRPC=1 to start the gRPC role by hand next to the stack (for a master that does not start
-it itself yet).
+tritonclient.grpc and kserve register the same `inference.*` protobuf names, so one Python process cannot import
+both (and test_clients.py imports kserve): the tritonclient checks run in a subprocess (grpc_tritonclient_checks.py).
 """
 
 from __future__ import annotations
@@ -11,21 +11,28 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import re
 import signal
 import struct
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
-import tritonclient.grpc as tg
-from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
-from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
-from tritonclient.utils import InferenceServerException
 
 import e2e_util as u
+
+# Importing kserve runs its argparse over sys.argv (see test_clients.py).
+_argv, sys.argv = sys.argv, sys.argv[:1]
+try:
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+    from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
+finally:
+    sys.argv = _argv
 
 MAX_MESSAGE = 8 << 20
 GRPC_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1),
@@ -98,36 +105,23 @@ def wait_grpc_ready(target: str, timeout: float = 30) -> None:
 
 
 class GRPCStack:
-    """A u.Stack with `[grpc] enable = true`, plus (optionally) the gRPC role started by hand."""
+    """A u.Stack with `[grpc] enable = true`, whose master starts the gRPC process."""
 
     def __init__(self, stack: u.Stack):
         self.stack = stack
         self.port = stack.config["grpc"]["port"]
         self.target = f"127.0.0.1:{self.port}"
-        self.manual: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> "GRPCStack":
         self.stack.start(timeout=timeout)
-        if os.environ.get("KSERVE_E2E_START_GRPC") == "1":
-            self.manual = subprocess.Popen(
-                [str(u.kserve_bin()), "-c", str(self.stack.config_path)], cwd=self.stack.cwd,
-                stdin=subprocess.DEVNULL, stdout=self.stack._logf, stderr=subprocess.STDOUT,
-                env={**os.environ, "KSERVE_ROLE": "grpc"})
         wait_grpc_ready(self.target, timeout)
         return self
 
     def grpc_pids(self) -> list[int]:
-        if self.manual is not None:
-            return [self.manual.pid] if self.manual.poll() is None else []
         return pids_with_role(self.stack, "grpc")
 
     def worker_pids(self) -> list[int]:
         return pids_with_role(self.stack, "worker")
-
-    def stop_manual(self) -> None:
-        if self.manual is not None and self.manual.poll() is None:
-            self.manual.send_signal(signal.SIGTERM)
-            self.manual.wait(15)
 
 
 @pytest.fixture(scope="module")
@@ -136,11 +130,9 @@ def gstack(tmp_path_factory):
     try:
         s.start()
     except Exception:
-        s.stop_manual()
         s.stack.stop(timeout=5)
         raise
     yield s
-    s.stop_manual()
     res = s.stack.stop(timeout=15)
     assert not res.problems(), "; ".join(res.problems()) + "\n" + s.stack.log_tail(80)
 
@@ -148,13 +140,6 @@ def gstack(tmp_path_factory):
 @pytest.fixture(scope="module")
 def target(gstack) -> str:
     return gstack.target
-
-
-@pytest.fixture(scope="module")
-def client(target):
-    c = tg.InferenceServerClient(url=target)
-    yield c
-    c.close()
 
 
 @pytest.fixture(scope="module")
@@ -177,16 +162,6 @@ def expect_rpc_error(fn, code: grpc.StatusCode, *, contains: str | None = None, 
     return e
 
 
-def expect_triton_error(fn, status: str, contains: str | None = None) -> InferenceServerException:
-    with pytest.raises(InferenceServerException) as info:
-        fn()
-    e = info.value
-    assert e.status() == status, f"expected {status}, got {e.status()}: {e.message()}"
-    if contains is not None:
-        assert contains in e.message(), f"{e.message()!r} does not mention {contains!r}"
-    return e
-
-
 def typed_request(model: str, inputs: list[tuple[str, str, list[int], list]], **kw) -> pb.ModelInferRequest:
     req = pb.ModelInferRequest(model_name=model, **kw)
     for name, datatype, shape, values in inputs:
@@ -195,58 +170,87 @@ def typed_request(model: str, inputs: list[tuple[str, str, list[int], list]], **
     return req
 
 
-def raw_input(name: str, datatype: str, values) -> tg.InferInput:
-    arr = np.array(values, dtype=DATATYPES[datatype][1] if datatype != "FP16" else np.float16)
-    i = tg.InferInput(name, list(arr.shape), datatype)
-    i.set_data_from_numpy(arr)
-    return i
+def raw_request(model: str, inputs: list[tuple[str, str, list[int], bytes]], **kw) -> pb.ModelInferRequest:
+    req = pb.ModelInferRequest(model_name=model, **kw)
+    for name, datatype, shape, raw in inputs:
+        req.inputs.add(name=name, datatype=datatype, shape=shape)
+        req.raw_input_contents.append(raw)
+    return req
+
+
+def raw_bytes(datatype: str, values) -> bytes:
+    if datatype == "BYTES":
+        return u.serialize_bytes(values)
+    dtype = np.float16 if datatype == "FP16" else DATATYPES[datatype][1]
+    return np.asarray(values, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
+
+
+def decode_raw(datatype: str, raw: bytes) -> list:
+    if datatype == "BYTES":
+        return u.deserialize_bytes(raw)
+    dtype = np.float16 if datatype == "FP16" else DATATYPES[datatype][1]
+    return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).tolist()
+
+
+def varint(n: int) -> bytes:
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def proto_string(field: int, s: str) -> bytes:
+    b = s.encode()
+    return bytes([field << 3 | 2]) + varint(len(b)) + b
 
 
 # --------------------------------------------------------------------------------------------
 # the eight RPCs
 # --------------------------------------------------------------------------------------------
 
-def test_server_live_ready_metadata(client):
-    assert client.is_server_live()
-    assert client.is_server_ready()
-    md = client.get_server_metadata(as_json=True)
-    assert md["name"] == "kserve"
-    assert md["version"]
-    assert "model_repository_extension" in md["extensions"]
+def test_server_live_ready_metadata(stub):
+    assert stub.ServerLive(pb.ServerLiveRequest()).live
+    assert stub.ServerReady(pb.ServerReadyRequest()).ready
+    md = stub.ServerMetadata(pb.ServerMetadataRequest())
+    assert md.name == "kserve"
+    assert md.version
+    assert "model_repository_extension" in md.extensions
 
 
-def test_model_ready_and_metadata(client, stub):
-    assert client.is_model_ready("echo")
-    assert not client.is_model_ready("broken")
-    md = client.get_model_metadata("echo", as_json=True)
-    assert md["name"] == "echo"
-    assert md["versions"] == ["1"]
-    assert md["inputs"] == [{"name": "input-0", "datatype": "FP32", "shape": ["-1", "2"]}]
+def test_model_ready_and_metadata(stub):
+    assert stub.ModelReady(pb.ModelReadyRequest(name="echo")).ready
+    assert not stub.ModelReady(pb.ModelReadyRequest(name="broken")).ready
+    md = stub.ModelMetadata(pb.ModelMetadataRequest(name="echo"))
+    assert (md.name, list(md.versions), md.platform) == ("echo", ["1"], "")
+    assert [(i.name, i.datatype, list(i.shape)) for i in md.inputs] == [("input-0", "FP32", [-1, 2])]
     md = stub.ModelMetadata(pb.ModelMetadataRequest(name="fp16-output"))
     assert [(o.name, o.datatype, list(o.shape)) for o in md.outputs] == [("fp16_output", "FP16", [-1]),
                                                                            ("fp32_output", "FP32", [-1])]
 
 
-def test_missing_model_is_not_found(client, stub):
+def test_missing_model_is_not_found(stub):
     expect_rpc_error(lambda: stub.ModelReady(pb.ModelReadyRequest(name="nope")), grpc.StatusCode.NOT_FOUND,
                      equals="Model with name nope does not exist.")
-    expect_rpc_error(lambda: stub.ModelMetadata(pb.ModelMetadataRequest(name="nope")), grpc.StatusCode.NOT_FOUND)
-    expect_triton_error(lambda: client.infer("nope", [raw_input("x", "INT32", [1])]), "StatusCode.NOT_FOUND",
-                        "Model with name nope does not exist.")
+    expect_rpc_error(lambda: stub.ModelMetadata(pb.ModelMetadataRequest(name="nope")), grpc.StatusCode.NOT_FOUND,
+                     equals="Model with name nope does not exist.")
+    expect_rpc_error(lambda: stub.ModelInfer(typed_request("nope", [("x", "INT32", [1], [1])])),
+                     grpc.StatusCode.NOT_FOUND, equals="Model with name nope does not exist.")
 
 
 @pytest.mark.parametrize("datatype", list(DATATYPES))
-def test_raw_inputs_every_datatype(client, datatype):
+def test_raw_inputs_every_datatype(stub, datatype):
     values = DATATYPES[datatype][2]
-    res = client.infer("echo", [raw_input("x", datatype, values)], request_id=f"raw-{datatype}")
-    out = res.as_numpy("output-0")
-    expected = np.array(values, dtype=DATATYPES[datatype][1])
-    assert out.shape == (3,)
-    assert list(out) == list(expected)
-    msg = res.get_response()
-    assert len(msg.raw_output_contents) == 1, "raw inputs -> raw outputs"
-    assert msg.outputs[0].datatype == datatype
-    assert msg.id == f"raw-{datatype}"
+    res = stub.ModelInfer(raw_request("echo", [("x", datatype, [3], raw_bytes(datatype, values))], id=f"raw-{datatype}"))
+    assert len(res.raw_output_contents) == 1, "raw inputs -> raw outputs"
+    out = res.outputs[0]
+    assert (out.name, out.datatype, list(out.shape)) == ("output-0", datatype, [3])
+    assert not out.HasField("contents")
+    assert out.parameters["binary_data_size"].int64_param == len(res.raw_output_contents[0])
+    expected = values if datatype == "BYTES" else np.array(values, DATATYPES[datatype][1]).tolist()
+    assert decode_raw(datatype, res.raw_output_contents[0]) == expected
+    assert res.id == f"raw-{datatype}"
 
 
 @pytest.mark.parametrize("datatype", list(DATATYPES))
@@ -261,30 +265,30 @@ def test_typed_contents_every_datatype(stub, datatype):
         assert np.array_equal(np.array(got, np.float32), np.array(values, np.float32))
     else:
         assert got == values
-    assert res.id == "typed"
-    assert res.model_name == "echo"
+    assert (res.id, res.model_name) == ("typed", "echo")
 
 
-def test_bytes_tensor_2d(client):
-    arr = np.array([[b"a", b"bc"], [b"\x00\xff", "é".encode()]], dtype=np.object_)
-    i = tg.InferInput("s", [2, 2], "BYTES")
-    i.set_data_from_numpy(arr)
-    out = client.infer("echo", [i]).as_numpy("output-0")
-    assert out.shape == (2, 2)
-    assert out.tolist() == arr.tolist()
+def test_bytes_tensor_2d(stub):
+    items = [b"a", b"bc", b"\x00\xff", "é".encode()]
+    raw = stub.ModelInfer(raw_request("echo", [("s", "BYTES", [2, 2], u.serialize_bytes(items))]))
+    assert list(raw.outputs[0].shape) == [2, 2]
+    assert u.deserialize_bytes(raw.raw_output_contents[0]) == items
+    typed = stub.ModelInfer(typed_request("echo", [("s", "BYTES", [2, 2], items)]))
+    assert list(typed.outputs[0].contents.bytes_contents) == items
 
 
-def test_fp16_raw(client, stub):
-    half = np.array([1.5, -2.25, 65504], dtype=np.float16)
-    res = client.infer("fp16-input", [raw_input("fp16_input", "FP16", half),
-                                      raw_input("str_input", "BYTES", [b"x", b"yz"])])
-    assert res.as_numpy("fp32_output").tolist() == [1.5, -2.25, 65504.0]
-    assert res.as_numpy("str_output").tolist() == [b"x", b"yz"]
-    # Typed FP32 in, an FP16 output forces every output raw.
+def test_fp16_raw(stub):
+    half = [1.5, -2.25, 65504.0]
+    res = stub.ModelInfer(raw_request("fp16-input", [("fp16_input", "FP16", [3], raw_bytes("FP16", half)),
+                                                     ("str_input", "BYTES", [2], u.serialize_bytes([b"x", b"yz"]))]))
+    outs = {o.name: i for i, o in enumerate(res.outputs)}
+    assert decode_raw("FP32", res.raw_output_contents[outs["fp32_output"]]) == half
+    assert u.deserialize_bytes(res.raw_output_contents[outs["str_output"]]) == [b"x", b"yz"]
+    # Typed FP32 in: an FP16 output forces every output raw.
     typed = stub.ModelInfer(typed_request("fp16-output", [("fp32_input", "FP32", [2], [0.5, 3.0])]))
     assert len(typed.raw_output_contents) == 2
-    assert np.frombuffer(typed.raw_output_contents[0], "<f2").tolist() == [0.5, 3.0]
-    assert np.frombuffer(typed.raw_output_contents[1], "<f4").tolist() == [0.5, 3.0]
+    assert decode_raw("FP16", typed.raw_output_contents[0]) == [0.5, 3.0]
+    assert decode_raw("FP32", typed.raw_output_contents[1]) == [0.5, 3.0]
     assert typed.outputs[0].parameters["binary_data_size"].int64_param == 4
 
 
@@ -295,45 +299,41 @@ def test_fp16_typed_is_rejected(stub):
     expect_rpc_error(lambda: stub.ModelInfer(req), grpc.StatusCode.INVALID_ARGUMENT, contains="raw_input_contents")
 
 
-def test_parameters_round_trip(stub, client):
+def test_parameters_round_trip(stub):
     req = typed_request("echo", [("x", "INT32", [1], [4])], id="params")
     req.parameters["b"].bool_param = True
     req.parameters["i"].int64_param = -7
     req.parameters["s"].string_param = "text"
     req.inputs[0].parameters["k"].string_param = "v"
+    req.inputs[0].parameters["n"].int64_param = 3
     res = stub.ModelInfer(req)
     assert res.parameters["b"].bool_param is True
     assert res.parameters["i"].int64_param == -7
     assert res.parameters["s"].string_param == "text"
     assert res.outputs[0].parameters["k"].string_param == "v"
-    # tritonclient sends parameters too (Triton's proto shares the field numbers).
-    tres = client.infer("echo", [raw_input("x", "INT32", [1])], parameters={"flag": True, "n": 3, "name": "z"})
-    p = tres.get_response().parameters
-    assert (p["flag"].bool_param, p["n"].int64_param, p["name"].string_param) == (True, 3, "z")
-    # A float cannot travel back over gRPC: KServe's to_grpc_parameters rule.
-    expect_triton_error(lambda: client.infer("echo", [raw_input("x", "INT32", [1])], parameters={"f": 1.5}),
-                        "StatusCode.INVALID_ARGUMENT", "to_grpc: invalid parameter value: 1.5")
+    assert res.outputs[0].parameters["n"].int64_param == 3
+    assert set(res.parameters) == {"b", "i", "s"}
 
 
-def test_request_id_and_metadata_reach_the_model(gstack, client):
-    res = client.infer("echo", [raw_input("x", "INT32", [1])], request_id="grpc-id-1",
-                       headers={"x-request-id": "grpc-trace-42"})
-    assert res.get_response().id == "grpc-id-1"
-    generated = client.infer("echo", [raw_input("x", "INT32", [1])]).get_response().id
-    assert generated, "a response without a request id gets a generated id"
-    # The x-request-id metadata reached the model as a header: the latency line names it.
+def test_request_id_and_metadata_reach_the_model(gstack, stub):
+    res = stub.ModelInfer(typed_request("echo", [("x", "INT32", [1], [1])], id="grpc-id-1"),
+                          metadata=[("x-request-id", "grpc-trace-42")])
+    assert res.id == "grpc-id-1"
+    generated = stub.ModelInfer(typed_request("echo", [("x", "INT32", [1], [1])])).id
+    assert len(generated) == 36, "a request without an id gets a generated one"
+    # The x-request-id metadata reached the model as a header: KServe's latency line names it.
     deadline = time.monotonic() + 5
     while "requestId: grpc-trace-42" not in gstack.stack.log_text() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "requestId: grpc-trace-42" in gstack.stack.log_text()
 
 
-def test_requested_outputs(client, stub):
-    inputs = [raw_input("a", "INT32", [1, 2]), raw_input("b", "FP64", [0.5])]
-    res = client.infer("echo", inputs, outputs=[tg.InferRequestedOutput("output-1")])
-    msg = res.get_response()
-    assert [o.name for o in msg.outputs] == ["output-1"]
-    assert res.as_numpy("output-1").tolist() == [0.5]
+def test_requested_outputs(stub):
+    req = raw_request("echo", [("a", "INT32", [2], raw_bytes("INT32", [1, 2])), ("b", "FP64", [1], raw_bytes("FP64", [0.5]))])
+    req.outputs.add(name="output-1")
+    res = stub.ModelInfer(req)
+    assert [o.name for o in res.outputs] == ["output-1"]
+    assert decode_raw("FP64", res.raw_output_contents[0]) == [0.5]
     req = typed_request("echo", [("a", "INT32", [1], [1]), ("b", "INT32", [1], [2])])
     req.outputs.add(name="output-1")
     req.outputs.add(name="output-0")
@@ -344,33 +344,35 @@ def test_requested_outputs(client, stub):
                      equals="Unexpected inference output 'zzz' for model 'echo'")
 
 
-def test_repository_load_unload(client, stub, gstack):
+def test_repository_load_unload(stub, target, gstack):
     api = u.Api(gstack.stack.base_url)
-    client.unload_model("sleep")  # Triton's layout: model_name is field 2
-    expect_triton_error(lambda: client.is_model_ready("sleep"), "StatusCode.NOT_FOUND")
-    for _ in range(4):  # every worker agrees
-        assert api.get("/v2/models/sleep/ready").status_code == 404
-    client.load_model("sleep")
-    assert client.is_model_ready("sleep")
-    for _ in range(4):
-        assert api.get("/v2/models/sleep/ready").status_code == 200
-    # KServe's layout, and the response fields.
     r = stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="sleep"))
     assert (r.model_name, r.isUnloaded) == ("sleep", True)
+    expect_rpc_error(lambda: stub.ModelReady(pb.ModelReadyRequest(name="sleep")), grpc.StatusCode.NOT_FOUND)
+    for _ in range(4):  # every worker agrees
+        assert api.get("/v2/models/sleep/ready").status_code == 404
     r = stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="sleep"))
     assert (r.model_name, r.isLoaded) == ("sleep", True)
-    assert client.is_model_ready("sleep")
+    assert stub.ModelReady(pb.ModelReadyRequest(name="sleep")).ready
+    for _ in range(4):
+        assert api.get("/v2/models/sleep/ready").status_code == 200
+    # Triton's layout (repository_name = 1, model_name = 2), as tritonclient's load_model / unload_model send it.
+    triton = proto_string(1, "") + proto_string(2, "sleep")
+    r = pb.RepositoryModelUnloadResponse.FromString(raw_stub_call(target, "RepositoryModelUnload", triton))
+    assert (r.model_name, r.isUnloaded) == ("sleep", True)
+    r = pb.RepositoryModelLoadResponse.FromString(raw_stub_call(target, "RepositoryModelLoad", triton))
+    assert (r.model_name, r.isLoaded) == ("sleep", True)
+    assert stub.ModelReady(pb.ModelReadyRequest(name="sleep")).ready
 
 
 # --------------------------------------------------------------------------------------------
 # errors: every code, never UNKNOWN
 # --------------------------------------------------------------------------------------------
 
-def test_error_codes(stub, client, target):
+def test_error_codes(stub, target):
     S = grpc.StatusCode
     one = [("x", "INT32", [1], [1])]
     # NOT_FOUND
-    expect_rpc_error(lambda: stub.ModelInfer(typed_request("nope", one)), S.NOT_FOUND)
     expect_rpc_error(lambda: stub.ModelInfer(typed_request("echo", one, model_version="7")), S.NOT_FOUND,
                      contains="version 7")
     expect_rpc_error(lambda: stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="nope")),
@@ -383,23 +385,22 @@ def test_error_codes(stub, client, target):
     expect_rpc_error(lambda: stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="broken")),
                      S.UNAVAILABLE, contains="broken")
     # INVALID_ARGUMENT: KServe's raw-contents rules, shapes, datatypes, and the model's own InvalidInput
-    mismatch = typed_request("echo", [])
-    mismatch.inputs.add(name="a", datatype="INT32", shape=[1])
+    mismatch = raw_request("echo", [("a", "INT32", [1], struct.pack("<i", 1))])
     mismatch.inputs.add(name="b", datatype="INT32", shape=[1])
-    mismatch.raw_input_contents.append(struct.pack("<i", 1))
     expect_rpc_error(lambda: stub.ModelInfer(mismatch), S.INVALID_ARGUMENT,
                      equals="the number of inputs (2) does not match the expected number of raw input contents (1) "
                             "for model 'echo'.")
     mixed = typed_request("echo", one)
     mixed.raw_input_contents.append(struct.pack("<i", 1))
     expect_rpc_error(lambda: stub.ModelInfer(mixed), S.INVALID_ARGUMENT,
-                     contains="contents field must not be specified when using raw_input_contents for input 'x'")
+                     equals="contents field must not be specified when using raw_input_contents for input 'x' "
+                            "for model 'echo'")
     expect_rpc_error(lambda: stub.ModelInfer(typed_request("echo", [("x", "INT32", [2, 2], [1, 2, 3])])),
                      S.INVALID_ARGUMENT, contains="shape needs 4")
-    short_raw = typed_request("echo", [])
-    short_raw.inputs.add(name="x", datatype="FP32", shape=[3])
-    short_raw.raw_input_contents.append(b"\0" * 8)
-    expect_rpc_error(lambda: stub.ModelInfer(short_raw), S.INVALID_ARGUMENT, contains="'x'")
+    expect_rpc_error(lambda: stub.ModelInfer(raw_request("echo", [("x", "FP32", [3], b"\0" * 8)])),
+                     S.INVALID_ARGUMENT, contains="'x'")
+    expect_rpc_error(lambda: stub.ModelInfer(raw_request("echo", [("s", "BYTES", [1], b"\x09\0\0\0abc")])),
+                     S.INVALID_ARGUMENT, contains="past the end")
     unknown_type = pb.ModelInferRequest(model_name="echo")
     unknown_type.inputs.add(name="x", datatype="FLOAT", shape=[1])
     expect_rpc_error(lambda: stub.ModelInfer(unknown_type), S.INVALID_ARGUMENT, contains="FLOAT")
@@ -408,12 +409,14 @@ def test_error_codes(stub, client, target):
     expect_rpc_error(lambda: raw_stub_call(target, "ModelInfer", b"\xff\xff\xff"), S.INVALID_ARGUMENT,
                      contains="ModelInferRequest")
     # UNIMPLEMENTED: Triton-only RPCs
-    expect_triton_error(lambda: client.get_model_config("echo"), "StatusCode.UNIMPLEMENTED")
+    expect_rpc_error(lambda: raw_stub_call(target, "ModelConfig", proto_string(1, "echo")), S.UNIMPLEMENTED)
     # RESOURCE_EXHAUSTED: over [grpc] max_message_size
-    big = pb.ModelInferRequest(model_name="echo")
-    big.inputs.add(name="x", datatype="UINT8", shape=[MAX_MESSAGE + 1])
-    big.raw_input_contents.append(b"\0" * (MAX_MESSAGE + 1))
+    big = raw_request("echo", [("x", "UINT8", [MAX_MESSAGE + 1], b"\0" * (MAX_MESSAGE + 1))])
     expect_rpc_error(lambda: stub.ModelInfer(big), S.RESOURCE_EXHAUSTED, contains="max_message_size")
+    # ... both ways: 6 MB of FP32 in, 9 MB (FP16 + FP32 copies) out
+    n = 1_500_000
+    grows = raw_request("fp16-output", [("fp32_input", "FP32", [n], b"\0" * (4 * n))])
+    expect_rpc_error(lambda: stub.ModelInfer(grows), S.RESOURCE_EXHAUSTED, contains="response message")
     # DEADLINE_EXCEEDED: the client's deadline passes while the model works
     slow = typed_request("sleep", one)
     slow.parameters["delay_ms"].int64_param = 2000
@@ -426,46 +429,71 @@ def test_error_codes(stub, client, target):
 # size, concurrency, clients
 # --------------------------------------------------------------------------------------------
 
-def test_4mb_fp32_tensor(client, stub):
+def test_4mb_fp32_tensor(stub):
     arr = np.random.default_rng(7).standard_normal(1 << 20).astype(np.float32)  # 4 MiB
-    i = tg.InferInput("x", [1 << 20], "FP32")
-    i.set_data_from_numpy(arr)
-    assert np.array_equal(client.infer("echo", [i]).as_numpy("output-0"), arr)
+    res = stub.ModelInfer(raw_request("echo", [("x", "FP32", [1 << 20], arr.tobytes())]))
+    assert np.array_equal(np.frombuffer(res.raw_output_contents[0], "<f4"), arr)
     typed = stub.ModelInfer(typed_request("echo", [("x", "FP32", [1 << 20], arr.tolist())]))
     assert np.array_equal(np.array(typed.outputs[0].contents.fp32_contents, np.float32), arr)
 
 
 def test_64_concurrent_calls(target):
-    c = tg.InferenceServerClient(url=target)
+    ch = grpc.insecure_channel(target, options=GRPC_OPTIONS)
+    stub = pbg.GRPCInferenceServiceStub(ch)
     try:
-        def one(k: int):
+        futures = []
+        for k in range(64):
             model = "sleep" if k % 2 else "echo"
-            res = c.infer(model, [raw_input("x", "INT64", [k, k * 2])], request_id=f"c{k}")
-            return k, res.as_numpy("output-0").tolist(), res.get_response().id
-
-        with concurrent.futures.ThreadPoolExecutor(64) as pool:
-            results = list(pool.map(one, range(64)))
-        assert sorted(results) == [(k, [k, k * 2], f"c{k}") for k in range(64)]
+            futures.append(stub.ModelInfer.future(
+                raw_request(model, [("x", "INT64", [2], raw_bytes("INT64", [k, 2 * k]))], id=f"c{k}"), timeout=60))
+        for k, f in enumerate(futures):
+            res = f.result()
+            assert res.id == f"c{k}"
+            assert decode_raw("INT64", res.raw_output_contents[0]) == [k, 2 * k]
     finally:
-        c.close()
+        ch.close()
 
 
 def test_kserve_inference_grpc_client(target):
     from kserve import InferenceGRPCClient, InferInput, InferRequest
 
     async def run():
-        async with InferenceGRPCClient(url=target, timeout=30, retries=0) as c:
+        c = InferenceGRPCClient(url=target, timeout=30, retries=0)
+        try:
             assert await c.is_server_ready()
             assert await c.is_server_live()
             assert await c.is_model_ready("echo")
             i = InferInput(name="input-0", shape=[2, 2], datatype="FP32")
             i.set_data_from_numpy(np.array([[1, 2], [3, 4]], dtype=np.float32))
-            res = await c.infer(InferRequest(model_name="echo", infer_inputs=[i], request_id="kserve-1"),
+            res = await c.infer(InferRequest(model_name="echo", infer_inputs=[i], request_id="kserve-1",
+                                             parameters={"p": "q"}),
                                 headers=[("x-request-id", "kserve-hdr")])
             assert res.id == "kserve-1"
             assert res.outputs[0].as_numpy().tolist() == [[1.0, 2.0], [3.0, 4.0]]
+            b = InferInput(name="s", shape=[2], datatype="BYTES")
+            b.set_data_from_numpy(np.array([b"ab", b"c"], dtype=np.object_))
+            res = await c.infer(InferRequest(model_name="echo", infer_inputs=[b]))
+            assert res.outputs[0].as_numpy().tolist() == [b"ab", b"c"]
+        finally:
+            await c.close()
 
     asyncio.run(run())
+
+
+# --------------------------------------------------------------------------------------------
+# tritonclient.grpc (in a subprocess: its protos clash with kserve's in one interpreter)
+# --------------------------------------------------------------------------------------------
+
+TRITON_CHECKS = ["server", "models", "infer_datatypes", "bytes_and_fp16", "parameters_and_ids",
+                 "requested_outputs", "errors", "repository", "large_and_concurrent"]
+
+
+@pytest.mark.parametrize("check", TRITON_CHECKS)
+def test_tritonclient_grpc(target, check):
+    script = Path(__file__).with_name("grpc_tritonclient_checks.py")
+    r = subprocess.run([sys.executable, str(script), target, check], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"tritonclient check {check!r} failed:\n{r.stdout}\n{r.stderr}"
+    assert f"ok {check}" in r.stdout
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,8 +501,7 @@ def test_kserve_inference_grpc_client(target):
 # --------------------------------------------------------------------------------------------
 
 def _health_request(service: str) -> bytes:
-    b = service.encode()
-    return b"\x0a" + bytes([len(b)]) + b if b else b""
+    return proto_string(1, service) if service else b""
 
 
 def _health_status(data: bytes) -> int:
@@ -519,7 +546,7 @@ def test_health_check_and_watch(target):
 
 
 # --------------------------------------------------------------------------------------------
-# failures: a worker killed mid-call, graceful drain
+# failures: a worker killed mid-call, graceful drain, the master's stop
 # --------------------------------------------------------------------------------------------
 
 def test_worker_killed_during_a_call(gstack, stub):
@@ -565,53 +592,48 @@ def test_worker_killed_during_a_call(gstack, stub):
 def test_graceful_drain(make_stack):
     """SIGTERM to the gRPC process: in-flight calls finish, health says NOT_SERVING, new calls are UNAVAILABLE."""
     s = GRPCStack(make_stack(grpc_config(), start=False, name="drain"))
-    try:
-        s.start()
-        pids = s.grpc_pids()
-        assert len(pids) == 1, f"expected one gRPC process, found {pids}"
-        ch = grpc.insecure_channel(s.target, options=GRPC_OPTIONS)
-        stub = pbg.GRPCInferenceServiceStub(ch)
-        slow = typed_request("sleep", [("x", "INT32", [1], [3])])
-        slow.parameters["delay_ms"].int64_param = 2000
-        future = stub.ModelInfer.future(slow, timeout=30)
-        wch, watch = health_watch(s.target)
-        assert next(watch) == SERVING
-        time.sleep(0.5)
-        os.kill(pids[0], signal.SIGTERM)
-        assert next(watch) == NOT_SERVING
-        time.sleep(0.3)
-        with pytest.raises(grpc.RpcError) as info:
-            raw_stub_call(s.target, "ServerLive", timeout=5)
-        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-        res = future.result(timeout=30)  # the in-flight call finished
-        assert res.outputs[0].contents.int_contents == [3]
-        deadline = time.monotonic() + 10
-        while u.pid_alive(pids[0]) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not u.pid_alive(pids[0]), "the gRPC process did not exit after draining"
-        if s.manual is not None:
-            assert s.manual.wait(5) == 0
-        wch.close()
-        ch.close()
-    finally:
-        s.stop_manual()
+    s.start()
+    pids = s.grpc_pids()
+    assert len(pids) == 1, f"expected one gRPC process, found {pids}"
+    ch = grpc.insecure_channel(s.target, options=GRPC_OPTIONS)
+    stub = pbg.GRPCInferenceServiceStub(ch)
+    slow = typed_request("sleep", [("x", "INT32", [1], [3])])
+    slow.parameters["delay_ms"].int64_param = 2000
+    future = stub.ModelInfer.future(slow, timeout=30)
+    wch, watch = health_watch(s.target)
+    assert next(watch) == SERVING
+    time.sleep(0.5)
+    os.kill(pids[0], signal.SIGTERM)
+    assert next(watch) == NOT_SERVING
+    time.sleep(0.3)
+    with pytest.raises(grpc.RpcError) as info:
+        raw_stub_call(s.target, "ServerLive", timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    res = future.result(timeout=30)  # the in-flight call finished
+    assert res.outputs[0].contents.int_contents == [3]
+    deadline = time.monotonic() + 10
+    while u.pid_alive(pids[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not u.pid_alive(pids[0]), "the gRPC process did not exit after draining"
+    deadline = time.monotonic() + 5  # the master logs the exit status once it has reaped the process
+    while not re.search(r"gRPC server exited.*exit status 0", s.stack.log_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert re.search(r"gRPC server exited.*exit status 0", s.stack.log_text()), "the gRPC process must exit 0 after a drain"
+    wch.close()
+    ch.close()
 
 
 def test_master_stop_waits_for_grpc_calls(make_stack):
     """Stopping the whole server lets an in-flight gRPC call finish, and everything exits cleanly."""
     s = GRPCStack(make_stack(grpc_config(), start=False, name="stopgrpc"))
-    try:
-        s.start()
-        ch = grpc.insecure_channel(s.target, options=GRPC_OPTIONS)
-        stub = pbg.GRPCInferenceServiceStub(ch)
-        slow = typed_request("sleep", [("x", "INT32", [1], [5])])
-        slow.parameters["delay_ms"].int64_param = 1500
-        future = stub.ModelInfer.future(slow, timeout=30)
-        time.sleep(0.4)
-        s.stop_manual()
-        res = s.stack.stop(timeout=20)
-        assert future.result(timeout=30).outputs[0].contents.int_contents == [5]
-        assert not res.problems(), "; ".join(res.problems()) + "\n" + s.stack.log_tail(60)
-        ch.close()
-    finally:
-        s.stop_manual()
+    s.start()
+    ch = grpc.insecure_channel(s.target, options=GRPC_OPTIONS)
+    stub = pbg.GRPCInferenceServiceStub(ch)
+    slow = typed_request("sleep", [("x", "INT32", [1], [5])])
+    slow.parameters["delay_ms"].int64_param = 1500
+    future = stub.ModelInfer.future(slow, timeout=30)
+    time.sleep(0.4)
+    res = s.stack.stop(timeout=20)
+    assert future.result(timeout=30).outputs[0].contents.int_contents == [5]
+    assert not res.problems(), "; ".join(res.problems()) + "\n" + s.stack.log_tail(60)
+    ch.close()

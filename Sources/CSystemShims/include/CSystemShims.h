@@ -41,6 +41,27 @@ int kserve_signal_pipe_install(const int *signals, int count, int min_fd);
 /// Sets the disposition of `sig` to SIG_IGN (ignore = 1) or SIG_DFL (ignore = 0). Returns 0 or -1.
 int kserve_signal_set_ignored(int sig, int ignore);
 
+/// The accept queue of a listening Unix stream socket, read with sock_diag (NETLINK_SOCK_DIAG, UDIAG_SHOW_RQLEN):
+/// `*queued` = connections waiting to be accepted, `*backlog` = the listen() backlog in force. `inode` is the
+/// socket's inode (fstat(fd).st_ino on the socket descriptor, not the inode of the socket file).
+/// Returns 0, or -1 with errno set (ENOENT: no such listening socket; EPROTONOSUPPORT: no unix_diag).
+int kserve_unix_listen_queue(unsigned long long inode, unsigned int *queued, unsigned int *backlog);
+
+/// Opens `path` for appending (O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode 0640) and puts it on descriptors 1
+/// and 2 (a log file taking over stdout and stderr). Async-signal-safe, so a SIGUSR1 handler can call it to
+/// reopen a rotated log. Returns 0, or -1 with errno set (descriptors 1 and 2 are then unchanged).
+int kserve_redirect_output(const char *path);
+
+/// The parent-death guard, for programs that do not set PR_SET_PDEATHSIG themselves (nginx): a process of this
+/// binary started with `KSERVE_EXEC_GUARD=<signal>:<parent pid>:<absolute path>` in its environment sets
+/// PR_SET_PDEATHSIG to `<signal>` (kept across execve), checks that its parent is still `<parent pid>`, removes
+/// the variable and execs `<path>` with its own argv, all in an ELF constructor, before any Swift code runs.
+/// So the master spawns `/proc/self/exe` with nginx's argv and this variable, and nginx gets SIGTERM when the
+/// master dies, even by SIGKILL. Likewise `KSERVE_PARENT_DEATH_SIGNAL=<signal>:<parent pid>` sets the parent-death
+/// signal on the main thread of a worker or gRPC process before Swift starts (PR_SET_PDEATHSIG belongs to the
+/// thread that sets it, and Swift concurrency threads come and go). (Nothing to call: the constructor lives in
+/// shims.c.)
+
 /// WIFEXITED / WEXITSTATUS / WIFSIGNALED / WTERMSIG / WCOREDUMP as functions (the macros do not import).
 int kserve_wifexited(int status);
 int kserve_wexitstatus(int status);

@@ -76,7 +76,7 @@ final class CallLimiter: Sendable {
                 switch early {
                 case .cancelled?: continuation.resume(throwing: CancellationError())
                 case .expired?: continuation.resume(returning: false)
-                case .waiting?: continuation.resume(returning: true)
+                case .waiting?, .pending?: continuation.resume(returning: true)
                 case nil: break
                 }
             }

@@ -1,5 +1,6 @@
 import GRPCCore
 import KServeProtobuf
+import SwiftProtobuf
 
 /// `grpc.health.v1.Health`, for Kubernetes' native gRPC probes and `grpc_health_probe`.
 ///

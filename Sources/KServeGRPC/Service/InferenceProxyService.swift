@@ -6,7 +6,8 @@ import Synchronization
 ///
 /// The gRPC process never decodes the request or the response: the worker decodes the protobuf itself, so the
 /// message reaches the model exactly as sent and a 64 MiB tensor costs no extra copy here. Only unary calls of the
-/// eight methods exist; anything else is UNIMPLEMENTED (by grpc-swift).
+/// eight methods exist; anything else is UNIMPLEMENTED (by grpc-swift). `[grpc] max_message_size` bounds both
+/// directions: a larger request or response is RESOURCE_EXHAUSTED.
 struct InferenceProxyService: RegistrableRPCService {
     let bridge: WorkerBridge
     let lifecycle: ProcessLifecycle
@@ -22,6 +23,11 @@ struct InferenceProxyService: RegistrableRPCService {
                 do {
                     let message = try await singleMessage(request, rpc: rpc)
                     let response = try await forward(rpc, body: message, metadata: request.metadata)
+                    if response.count > maxMessageSize {
+                        throw RPCError(
+                            code: .resourceExhausted,
+                            message: "the \(rpc.rawValue) response message of \(response.count) bytes is larger than the server's limit of \(maxMessageSize) bytes ([grpc] max_message_size)")
+                    }
                     return StreamingServerResponse(single: ServerResponse(message: response))
                 } catch let error as RPCError {
                     throw error
@@ -33,22 +39,25 @@ struct InferenceProxyService: RegistrableRPCService {
         }
     }
 
-    /// The one request message of a unary call.
+    /// The one request message of a unary call, at most ``maxMessageSize`` bytes.
+    ///
+    /// The transport's own limit is set above ``maxMessageSize`` (see ``GRPCProcess``) because the transport
+    /// answers an oversized message by resetting the stream (the client sees CANCELLED); checked here, the client
+    /// gets RESOURCE_EXHAUSTED with a message that names the limit.
     private func singleMessage(_ request: StreamingServerRequest<[UInt8]>, rpc: InferenceRPC) async throws -> [UInt8] {
         var iterator = request.messages.makeAsyncIterator()
-        do {
-            guard let message = try await iterator.next() else {
-                throw RPCError(code: .invalidArgument, message: "\(rpc.rawValue) is unary: the call carried no request message")
-            }
-            guard try await iterator.next() == nil else {
-                throw RPCError(code: .invalidArgument, message: "\(rpc.rawValue) is unary: the call carried more than one request message")
-            }
-            return message
-        } catch let error as RPCError where error.code == .resourceExhausted {
+        guard let message = try await iterator.next() else {
+            throw RPCError(code: .invalidArgument, message: "\(rpc.rawValue) is unary: the call carried no request message")
+        }
+        if message.count > maxMessageSize {
             throw RPCError(
                 code: .resourceExhausted,
-                message: "the request message is larger than the server's limit of \(maxMessageSize) bytes ([grpc] max_message_size); \(error.message)")
+                message: "the \(rpc.rawValue) request message of \(message.count) bytes is larger than the server's limit of \(maxMessageSize) bytes ([grpc] max_message_size)")
         }
+        guard try await iterator.next() == nil else {
+            throw RPCError(code: .invalidArgument, message: "\(rpc.rawValue) is unary: the call carried more than one request message")
+        }
+        return message
     }
 
     /// Forwards the call, unless the process is draining; a cancelled call (client gone, deadline passed) closes
@@ -60,6 +69,7 @@ struct InferenceProxyService: RegistrableRPCService {
         defer { lifecycle.endCall() }
         let bridge = self.bridge
         let lifecycle = self.lifecycle
+        let start = ContinuousClock.now
         let task = Task { try await bridge.call(rpc, body: body, metadata: metadata) }
         do {
             return try await withRPCCancellationHandler {
@@ -73,8 +83,27 @@ struct InferenceProxyService: RegistrableRPCService {
                 if !lifecycle.isDraining { task.cancel() }
             }
         } catch is CancellationError {
-            throw RPCError(code: .cancelled, message: "the call was cancelled")
+            if let timeout = grpcTimeout(metadata), ContinuousClock.now - start >= timeout - .milliseconds(1) {
+                throw RPCError(code: .deadlineExceeded, message: "the call's deadline (\(timeout)) passed before the model answered")
+            }
+            throw RPCError(code: .cancelled, message: "the call was cancelled by the client")
         }
+    }
+}
+
+/// The `grpc-timeout` of a call (`<digits><unit>`, unit one of H M S m u n), or `nil`.
+func grpcTimeout(_ metadata: Metadata) -> Duration? {
+    guard let text = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }), let unit = text.last,
+          let amount = Int64(text.dropLast()), amount >= 0
+    else { return nil }
+    switch unit {
+    case "H": return .seconds(amount * 3600)
+    case "M": return .seconds(amount * 60)
+    case "S": return .seconds(amount)
+    case "m": return .milliseconds(amount)
+    case "u": return .microseconds(amount)
+    case "n": return .nanoseconds(amount)
+    default: return nil
     }
 }
 

@@ -58,6 +58,13 @@ public final class ServerMetrics: ModelObserver {
     private let storage: any CounterStorage
     private let slotCache = Locked<[String: [Int]]>([:])
     private let histogramCache = Locked<[String: HistogramSlots]>([:])
+    private let expositions = Locked<[@Sendable () -> String]>([])
+
+    /// Adds text (complete `# HELP`/`# TYPE`/sample lines) appended to every ``renderPrometheus()``, e.g. the
+    /// worker pool's gauges from the scoreboard.
+    public func addExposition(_ render: @escaping @Sendable () -> String) {
+        expositions.withLock { $0.append(render) }
+    }
 
     public init(storage: any CounterStorage) {
         self.storage = storage
@@ -153,6 +160,7 @@ public final class ServerMetrics: ModelObserver {
             out += "# HELP \(Self.requestsName) inference requests by model and HTTP status\n# TYPE \(Self.requestsName) counter\n"
             for k in requests.keys.sorted() { out += "\(k) \(formatValue(requests[k] ?? 0))\n" }
         }
+        for render in expositions.withLock({ $0 }) { out += render() }
         return out
     }
 

@@ -8,17 +8,23 @@ public func serializeByteTensor(_ elements: [ArraySlice<UInt8>]) -> [UInt8] {
         precondition(e.count <= Int(UInt32.max), "a BYTES element longer than 4 GiB cannot be serialized")
         total += 4 + e.count
     }
-    var out: [UInt8] = []
-    out.reserveCapacity(total)
-    for e in elements {
-        let n = UInt32(truncatingIfNeeded: e.count)
-        out.append(UInt8(truncatingIfNeeded: n))
-        out.append(UInt8(truncatingIfNeeded: n >> 8))
-        out.append(UInt8(truncatingIfNeeded: n >> 16))
-        out.append(UInt8(truncatingIfNeeded: n >> 24))
-        out.append(contentsOf: e)
+    return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+        guard let base = buffer.baseAddress else { return }
+        var p = base
+        for e in elements {
+            let n = UInt32(truncatingIfNeeded: e.count)
+            p[0] = UInt8(truncatingIfNeeded: n)
+            p[1] = UInt8(truncatingIfNeeded: n >> 8)
+            p[2] = UInt8(truncatingIfNeeded: n >> 16)
+            p[3] = UInt8(truncatingIfNeeded: n >> 24)
+            p += 4
+            e.withUnsafeBufferPointer { source in
+                if let s = source.baseAddress { p.update(from: s, count: source.count) }
+            }
+            p += e.count
+        }
+        initialized = total
     }
-    return out
 }
 
 /// Splits a buffer in the binary BYTES layout into its elements (the seed's `deserialize_bytes_tensor`).

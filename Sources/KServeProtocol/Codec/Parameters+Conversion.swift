@@ -53,6 +53,7 @@ func pythonRepr(_ value: JSONValue) -> String {
     case .bool(let b): return b ? "True" : "False"
     case .int(let i): return String(i)
     case .uint(let u): return String(u)
+    case .bigInteger(let digits): return digits
     case .double(let d):
         if d.isNaN { return "nan" }
         if d.isInfinite { return d < 0 ? "-inf" : "inf" }

@@ -6,9 +6,10 @@ enum TensorRole: String, Sendable {
     case input, output
 }
 
-/// `[2, 2]`, as Python prints a shape list.
+/// `[2, 2]`, as Python prints a shape list (long shapes are cut after 16 dimensions).
 func describeShape(_ shape: [Int]) -> String {
-    "[" + shape.map(String.init).joined(separator: ", ") + "]"
+    let shown = shape.prefix(16).map(String.init).joined(separator: ", ")
+    return "[" + shown + (shape.count > 16 ? ", ...]" : "]")
 }
 
 // MARK: - Decoding
@@ -303,29 +304,37 @@ func pythonBytesRepr(_ bytes: ArraySlice<UInt8>) -> String {
     return s + (bytes.count > 100 ? "...'" : "'")
 }
 
-/// Appends elements of type `T` read from raw little-endian bytes as a JSON array body (without brackets).
+/// Appends elements of type `T` read from raw little-endian bytes as the body of a JSON array (without brackets).
+///
+/// Numbers are formatted straight into blocks of uninitialized storage (`write` may use up to 32 bytes per value),
+/// which are then appended to `out`.
 @inline(__always)
 private func appendNumbers<T: BitwiseCopyable>(
     _ raw: ArraySlice<UInt8>, count: Int, _: T.Type, estimate: Int, to out: inout [UInt8],
     _ write: (T, UnsafeMutablePointer<UInt8>) -> Int
 ) {
+    guard count > 0 else { return }
     out.reserveCapacity(out.count + count * estimate + 2)
-    var scratch: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)  // comma + up to 32 bytes
+    let stride = MemoryLayout<T>.stride
+    let blockSize = 4096
     raw.withUnsafeBytes { src in
-        withUnsafeMutableBytes(of: &scratch) { s in
-            guard let p = s.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
-            let stride = MemoryLayout<T>.stride
-            for i in 0..<count {
-                let v = src.loadUnaligned(fromByteOffset: i &* stride, as: T.self)
-                if i == 0 {
-                    let n = write(v, p)
-                    out.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
-                } else {
-                    p[0] = UInt8(ascii: ",")
-                    let n = write(v, p + 1)
-                    out.append(contentsOf: UnsafeBufferPointer(start: p, count: n + 1))
+        var start = 0
+        while start < count {
+            let n = min(blockSize, count - start)
+            let block = [UInt8](unsafeUninitializedCapacity: n * 33) { buffer, initialized in
+                guard let base = buffer.baseAddress else { return }
+                var p = base
+                for k in start..<(start + n) {
+                    if k > 0 {
+                        p.pointee = UInt8(ascii: ",")
+                        p += 1
+                    }
+                    p += write(src.loadUnaligned(fromByteOffset: k &* stride, as: T.self), p)
                 }
+                initialized = p - base
             }
+            out.append(contentsOf: block)
+            start += n
         }
     }
 }

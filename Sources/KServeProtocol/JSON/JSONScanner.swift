@@ -365,6 +365,26 @@ struct JSONScanner {
             isInteger = false
             i += 1
             let fractionStart = i
+            // Skip leading zeros, then take eight digits at a time while they fit in the 19 kept digits.
+            if mantissa == 0 {
+                while i < n && text[i] == UInt8(ascii: "0") {
+                    exponent -= 1
+                    i += 1
+                }
+            }
+            while significant <= 11 && i + 8 <= n {
+                let chunk = UInt64(littleEndian: text.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                guard isEightDigits(chunk) else { break }
+                let value = eightDigitsValue(chunk)
+                if mantissa == 0 && value == 0 {
+                    exponent -= 8
+                } else {
+                    mantissa = mantissa &* 100_000_000 &+ value
+                    significant += mantissa == value ? 8 - leadingZeroDigits(value) : 8
+                    exponent -= 8
+                }
+                i += 8
+            }
             while i < n {
                 let d = text[i] &- UInt8(ascii: "0")
                 if d > 9 { break }
@@ -524,6 +544,10 @@ struct JSONScanner {
                 return .uint(magnitude)
             }
         }
+        if number.isInteger {
+            // Beyond 64 bits: keep the exact digits (a round trip never changes a value).
+            return .bigInteger(String(decoding: UnsafeRawBufferPointer(rebasing: text[number.start..<number.end]), as: UTF8.self))
+        }
         return .double(number.doubleValue(in: text))
     }
 }
@@ -585,6 +609,36 @@ extension JSONNumber {
         let p = uint64PowersOfTen[-exponent]
         return mantissa % p == 0 ? mantissa / p : nil
     }
+}
+
+/// Whether the eight bytes of `chunk` (little-endian) are all ASCII digits.
+@inline(__always)
+func isEightDigits(_ chunk: UInt64) -> Bool {
+    ((chunk & 0xF0F0_F0F0_F0F0_F0F0) | (((chunk &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
+        == 0x3333_3333_3333_3333
+}
+
+/// The value of eight ASCII digits (the first digit in the lowest byte), without a loop (as in fast_float).
+@inline(__always)
+func eightDigitsValue(_ chunk: UInt64) -> UInt64 {
+    let mask: UInt64 = 0x0000_00FF_0000_00FF
+    let mul1: UInt64 = 0x000F_4240_0000_0064  // 100 + (1000000 << 32)
+    let mul2: UInt64 = 0x0000_2710_0000_0001  // 1 + (10000 << 32)
+    var v = chunk &- 0x3030_3030_3030_3030
+    v = (v &* 10) &+ (v >> 8)
+    return (((v & mask) &* mul1) &+ (((v >> 16) & mask) &* mul2)) >> 32
+}
+
+/// The number of leading zero digits of an eight-digit group (the digits before its first significant one).
+@inline(__always)
+func leadingZeroDigits(_ value: UInt64) -> Int {
+    var digits = 0
+    var v = value
+    while v > 0 {
+        digits += 1
+        v /= 10
+    }
+    return 8 - digits
 }
 
 /// Appends the UTF-8 encoding of a Unicode scalar value (not a surrogate, at most U+10FFFF).

@@ -1,4 +1,5 @@
-/// A JSON value that keeps numbers exact: integers stay integers (Int64, or UInt64 above Int64.max) and
+/// A JSON value that keeps numbers exact: integers stay integers (Int64, UInt64 above Int64.max, or their exact
+/// digits beyond 64 bits) and
 /// floating-point numbers parse correctly rounded. Objects keep their key order.
 ///
 /// Used for v1 `instances` / `inputs` / `predictions`, parameters, and any JSON a model returns.
@@ -8,6 +9,8 @@ public indirect enum JSONValue: Sendable, Hashable {
     case int(Int64)
     case uint(UInt64)
     case double(Double)
+    /// An integer literal beyond 64 bits, kept as its exact decimal digits (e.g. `-1000000000000000000000000`).
+    case bigInteger(String)
     case string(String)
     case array([JSONValue])
     case object(JSONObject)

@@ -27,6 +27,7 @@ public enum JSONWriter {
         case .int(let i): appendInt(i, to: &out)
         case .uint(let u): appendUInt(u, to: &out)
         case .double(let d): appendDouble(d, to: &out)
+        case .bigInteger(let digits): out.append(contentsOf: digits.utf8)
         case .string(let s): appendString(s, to: &out)
         case .array(let a):
             out.append(UInt8(ascii: "["))
@@ -95,8 +96,9 @@ public enum JSONWriter {
             case 0x08: out.append(UInt8(ascii: "b"))
             case 0x0C: out.append(UInt8(ascii: "f"))
             default:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [UInt8(ascii: "u"), 48, 48, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+                // \u00XX; only bytes below 0x20 get here.
+                let low = b & 0xF
+                out.append(contentsOf: [UInt8(ascii: "u"), 48, 48, 48 + (b >> 4), low < 10 ? 48 + low : 87 + low])
             }
         }
         if runStart < bytes.count { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart...])) }
@@ -108,7 +110,7 @@ public enum JSONWriter {
     static func appendFormatted(to out: inout [UInt8], _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
         var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         withUnsafeMutableBytes(of: &scratch) { raw in
-            let p = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            guard let p = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
             let n = body(p)
             out.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
         }

@@ -1,4 +1,5 @@
 import CFastCGI
+import CSystemShims
 import Dispatch
 import Glibc
 import KServeModel
@@ -9,6 +10,13 @@ import Logging
 nonisolated(unsafe) private var stopRequested: Int32 = 0
 nonisolated(unsafe) private var wakeDescriptor: Int32 = -1
 nonisolated(unsafe) private var wakeWriteDescriptor: Int32 = -1
+/// `[server] log_file` as a C string, for the SIGUSR1 handler (nil: logging to the inherited stderr).
+nonisolated(unsafe) private var logFilePath: UnsafeMutablePointer<CChar>? = nil
+
+/// Sets the log file SIGUSR1 reopens (call before the handlers can run).
+func setReopenableLogFile(_ path: String?) {
+    logFilePath = path.map { strdup($0) }
+}
 
 /// Installs the worker's signal handlers. Must run before `FCGX_Init` (libfcgi keeps a handler that is already set).
 ///
@@ -27,8 +35,11 @@ func installWorkerSignalHandlers() {
         wakeWriteDescriptor = fds[1]
     }
     signal(SIGPIPE, SIG_IGN)
-    signal(SIGUSR1, SIG_IGN)
     signal(SIGHUP, SIG_IGN)
+    // SIGUSR1 (the master forwards it): reopen the log file on stdout/stderr, if there is one.
+    signal(SIGUSR1) { _ in
+        if let path = logFilePath { _ = kserve_redirect_output(path) }
+    }
     let graceful: @convention(c) (Int32) -> Void = { _ in
         stopRequested = 1
         var one: UInt8 = 1
@@ -47,7 +58,8 @@ func requestStop() {
 }
 
 /// The FastCGI side of a worker: `threads` accept loops on the inherited listening socket, each with its own
-/// `FCGX_Request`, handing every request to the ``RESTRouter``.
+/// `FCGX_Request`, handing every request to the ``RESTRouter``. ``onRequest`` is called with the loop's number
+/// when a request starts and when it ends (the scoreboard, the slow log and recycling hang there).
 ///
 /// Each loop blocks in `poll` on the listening socket and the wake-up pipe, then in `FCGX_Accept_r`
 /// (the socket is non-blocking, so a connection another worker took returns EAGAIN and the loop polls again).
@@ -61,11 +73,11 @@ final class FastCGIServer: @unchecked Sendable {
     let maxBodySize: Int
     let logger: Logger
     let accessLog: Bool
-    let onRequest: @Sendable (_ method: String, _ path: String, _ begin: Bool) -> Void
+    let onRequest: @Sendable (_ loop: Int, _ method: String, _ path: String, _ begin: Bool) -> Void
 
     init(
         listenFD: Int32, router: RESTRouter, threads: Int, maxBodySize: Int, logger: Logger, accessLog: Bool,
-        onRequest: @escaping @Sendable (String, String, Bool) -> Void = { _, _, _ in }
+        onRequest: @escaping @Sendable (Int, String, String, Bool) -> Void = { _, _, _, _ in }
     ) {
         self.listenFD = listenFD
         self.router = router
@@ -81,21 +93,30 @@ final class FastCGIServer: @unchecked Sendable {
         let flags = fcntl(listenFD, F_GETFL)
         _ = fcntl(listenFD, F_SETFL, flags | O_NONBLOCK)
         var others: [pthread_t] = []
-        for _ in 1..<threads {
-            let box = Unmanaged.passRetained(self)
+        for loop in 1..<threads {
+            let box = Unmanaged.passRetained(LoopBox(server: self, loop: loop))
             var tid = pthread_t()
             let rc = pthread_create(&tid, nil, { arg in
-                let server = Unmanaged<FastCGIServer>.fromOpaque(arg!).takeRetainedValue()
-                server.acceptLoop()
+                let box = Unmanaged<LoopBox>.fromOpaque(arg!).takeRetainedValue()
+                box.server.acceptLoop(box.loop)
                 return nil
             }, box.toOpaque())
             if rc == 0 { others.append(tid) } else { box.release() }
         }
-        acceptLoop()
+        acceptLoop(0)
         for tid in others { pthread_join(tid, nil) }
     }
 
-    private func acceptLoop() {
+    private final class LoopBox {
+        let server: FastCGIServer
+        let loop: Int
+        init(server: FastCGIServer, loop: Int) {
+            self.server = server
+            self.loop = loop
+        }
+    }
+
+    private func acceptLoop(_ loop: Int) {
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         request.initialize(to: FCGX_Request())
         defer { request.deallocate() }
@@ -115,7 +136,7 @@ final class FastCGIServer: @unchecked Sendable {
                 }
                 continue
             }
-            serve(request)
+            serve(request, loop: loop)
             FCGX_Finish_r(request)
         }
         FCGX_Free(request, 1)
@@ -125,7 +146,7 @@ final class FastCGIServer: @unchecked Sendable {
         FCGX_GetParam(name, envp).map { String(cString: $0) }
     }
 
-    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>) {
+    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, loop: Int) {
         let start = monotonicSeconds()
         let envp = request.pointee.envp
         var headers: Headers = [:]
@@ -149,8 +170,8 @@ final class FastCGIServer: @unchecked Sendable {
         let method = param("REQUEST_METHOD", envp) ?? "GET"
         let path = param("DOCUMENT_URI", envp) ?? param("PATH_INFO", envp) ?? param("REQUEST_URI", envp).map { String($0.prefix { $0 != "?" }) } ?? "/"
         let query = param("QUERY_STRING", envp) ?? ""
-        onRequest(method, path, true)
-        defer { onRequest(method, path, false) }
+        onRequest(loop, method, path, true)
+        defer { onRequest(loop, method, path, false) }
 
         let response: HTTPResponse
         let length = headers["content-length"].flatMap { Int($0) } ?? 0

@@ -1,0 +1,233 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Correctly rounded decimal -> Float / Double conversion for model files.
+//
+// XGBoost stores float32 values as their shortest decimal and parses them straight to float; LightGBM prints
+// doubles with 17 significant digits. Either must be read back to the exact same bits, so a value is never rounded
+// twice: exact fast paths (Clinger) where both operands are exact, otherwise the standard library's correctly
+// rounded, locale-independent `Float(_:)` / `Double(_:)` on the literal's text.
+
+/// Exact powers of ten as Double (10^0 ... 10^22).
+private let doublePowers: [Double] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+]
+/// Exact powers of ten as Float (10^0 ... 10^10).
+private let floatPowers: [Float] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10]
+
+
+/// A decimal literal as scanned: up to 19 significant digits, a decimal exponent, and where it came from.
+/// Packed into 24 bytes: a model holds hundreds of thousands of them until the loader converts them.
+struct DecimalLiteral: Sendable {
+    var mantissa: UInt64 = 0
+    /// The literal's bytes (kept for the slow path); documents are limited to 2 GiB.
+    var start: Int32 = 0
+    var end: Int32 = 0
+    var exponent: Int32 = 0
+    var negative = false
+    /// Non-zero digits were dropped after the 19th.
+    var truncated = false
+    /// No fraction and no exponent part.
+    var isInteger = true
+}
+
+enum DecimalParsing {
+    /// Scans a JSON-grammar number at `pos` (`-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`); returns nil if there is none.
+    static func scan(_ p: UnsafeRawBufferPointer, _ pos: inout Int) -> DecimalLiteral? {
+        var lit = DecimalLiteral()
+        lit.start = Int32(truncatingIfNeeded: pos)
+        var i = pos
+        let n = p.count
+        if i < n && p[i] == UInt8(ascii: "-") {
+            lit.negative = true
+            i += 1
+        }
+        var digits = 0
+        var sawDigit = false
+        var dropped = 0
+        while i < n, p[i] &- 48 < 10 {
+            sawDigit = true
+            let d = UInt64(p[i] &- 48)
+            if digits < 19 {
+                if !(digits == 0 && d == 0) {
+                    lit.mantissa = lit.mantissa &* 10 &+ d
+                    digits += 1
+                }
+            } else {
+                dropped += 1
+                if d != 0 { lit.truncated = true }
+            }
+            i += 1
+        }
+        guard sawDigit else { return nil }
+        var exp = dropped
+        if i < n && p[i] == UInt8(ascii: ".") {
+            lit.isInteger = false
+            i += 1
+            var fracDigits = false
+            while i < n, p[i] &- 48 < 10 {
+                fracDigits = true
+                let d = UInt64(p[i] &- 48)
+                if digits < 19 {
+                    if !(digits == 0 && d == 0) {
+                        lit.mantissa = lit.mantissa &* 10 &+ d
+                        digits += 1
+                    }
+                    exp -= 1
+                } else if d != 0 {
+                    lit.truncated = true
+                }
+                i += 1
+            }
+            guard fracDigits else { return nil }
+        }
+        if i < n && (p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E")) {
+            lit.isInteger = false
+            i += 1
+            var eneg = false
+            if i < n && (p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-")) {
+                eneg = p[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            var e = 0
+            var sawExp = false
+            while i < n, p[i] &- 48 < 10 {
+                sawExp = true
+                if e < 100_000 { e = e * 10 + Int(p[i] &- 48) }
+                i += 1
+            }
+            guard sawExp else { return nil }
+            exp += eneg ? -e : e
+        }
+        lit.exponent = Int32(clamping: exp)
+        lit.end = Int32(truncatingIfNeeded: i)
+        pos = i
+        return lit
+    }
+
+    /// The correctly rounded Double of a scanned literal.
+    @inline(__always)
+    static func double(_ lit: DecimalLiteral, in p: UnsafeRawBufferPointer) -> Double {
+        if !lit.truncated {
+            if lit.mantissa == 0 { return lit.negative ? -0.0 : 0.0 }
+            if lit.mantissa <= 1 << 53 && lit.exponent >= -22 && lit.exponent <= 22 {
+                let m = Double(lit.mantissa)
+                let e = Int(lit.exponent)
+                let v = e < 0 ? m / doublePowers[-e] : m * doublePowers[e]
+                return lit.negative ? -v : v
+            }
+        }
+        return slowDouble(p, Int(lit.start), Int(lit.end))
+    }
+
+    /// The correctly rounded Float of a scanned literal (never a rounded Double).
+    @inline(__always)
+    static func float(_ lit: DecimalLiteral, in p: UnsafeRawBufferPointer) -> Float {
+        if !lit.truncated {
+            if lit.mantissa == 0 { return lit.negative ? -0.0 : 0.0 }
+            let e = Int(lit.exponent)
+            if lit.mantissa <= 1 << 24 && e >= -10 && e <= 10 {
+                let m = Float(lit.mantissa)
+                let v = e < 0 ? m / floatPowers[-e] : m * floatPowers[e]
+                return lit.negative ? -v : v
+            }
+            if lit.mantissa <= 1 << 53 && e >= -22 && e <= 22 {
+                let m = Double(lit.mantissa)
+                let d = e < 0 ? m / doublePowers[-e] : m * doublePowers[e]
+                if let f = unambiguousFloat(d) { return lit.negative ? -f : f }
+            }
+        }
+        return slowFloat(p, Int(lit.start), Int(lit.end))
+    }
+
+    /// Rounds an exactly rounded, non-negative Double to Float, or nil when it sits on a Float midpoint (then only
+    /// the digits can decide).
+    @inline(__always)
+    static func unambiguousFloat(_ d: Double) -> Float? {
+        let f = Float(d)
+        let back = Double(f)
+        if back == d { return f }
+        if f.isInfinite { return d == 0x1.ffff_ffp127 ? nil : f }
+        let other = d > back ? f.nextUp : f.nextDown
+        if other.isInfinite { return f }
+        return (back + Double(other)) / 2 == d ? nil : f
+    }
+
+    /// The text `p[start..<end]`.
+    static func text(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> String {
+        guard start >= 0, end <= p.count, start < end else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: p[start..<end]), as: UTF8.self)
+    }
+
+    /// Correctly rounded Double of `p[start..<end]` (standard library, locale-independent).
+    static func slowDouble(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Double {
+        Double(text(p, start, end)) ?? .nan
+    }
+
+    /// Correctly rounded Float of `p[start..<end]`.
+    static func slowFloat(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Float {
+        Float(text(p, start, end)) ?? .nan
+    }
+
+    /// Parses a whole token (LightGBM text: decimal, `inf`, `-inf`, `nan`) as a Double; nil if it is not a number.
+    static func parseDoubleToken(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Double? {
+        var pos = start
+        if let lit = scan(p, &pos), pos == end {
+            return double(lit, in: p)
+        }
+        // Other spellings LightGBM's own parser accepts (inf, -inf, nan, a leading '+'): the whole token must
+        // be a number for the standard library.
+        guard start < end, end - start < 64 else { return nil }
+        return Double(text(p, start, end))
+    }
+
+    /// Parses a whole token as a Float (XGBoost's base_score strings such as `6.274165E-1`).
+    static func parseFloatToken(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Float? {
+        var pos = start
+        guard let lit = scan(p, &pos), pos == end else { return nil }
+        return float(lit, in: p)
+    }
+
+    /// Parses a whole token as an integer.
+    static func parseIntToken(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
+        var i = start
+        var neg = false
+        if i < end && (p[i] == UInt8(ascii: "-") || p[i] == UInt8(ascii: "+")) {
+            neg = p[i] == UInt8(ascii: "-")
+            i += 1
+        }
+        guard i < end else { return nil }
+        var v = 0
+        while i < end {
+            let d = p[i] &- 48
+            guard d < 10 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int(d))
+            if o1 || o2 { return nil }
+            v = a
+            i += 1
+        }
+        return neg ? -v : v
+    }
+}
+
+extension DecimalLiteral {
+    /// The integer value when the literal is an integer that fits `Int`.
+    var intValue: Int? {
+        guard isInteger, !truncated, exponent >= 0 else { return nil }
+        var v = Int(exactly: mantissa)
+        for _ in 0..<exponent {
+            guard let cur = v else { return nil }
+            let (m, o) = cur.multipliedReportingOverflow(by: 10)
+            v = o ? nil : m
+        }
+        guard let mag = v else { return nil }
+        return negative ? -mag : mag
+    }
+}

@@ -1,0 +1,179 @@
+// kserve-tree-bench: load time, single-row and 1,000-row predict of the tree runtimes, side by side with the
+// Python libraries' numbers written by Tests/bench/tree_bench.py.
+//
+//   python Tests/bench/tree_bench.py --out /tmp/tree-bench      # trains the models, times xgboost / lightgbm
+//   kserve-tree-bench --dir /tmp/tree-bench [--reps N]          # times the Swift predictors, prints the table
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import KServeProtocol
+import KServeTrees
+
+/// Thread CPU time: robust against other processes on a busy machine (the Python side measures the same way).
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    guard !s.isEmpty else { return .nan }
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func readBytes(_ path: String) -> [UInt8]? {
+    guard let f = fopen(path, "rb") else { return nil }
+    defer { fclose(f) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = buf.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
+        if n <= 0 { break }
+        out.append(contentsOf: buf[0..<n])
+    }
+    return out
+}
+
+func fail(_ message: String) -> Never {
+    print("kserve-tree-bench: \(message)")
+    exit(2)
+}
+
+var dir = "/tmp/tree-bench"
+var reps = 2000
+var only: Set<String>? = nil
+var loadRepeats = 5
+var args = CommandLine.arguments.dropFirst()
+while let a = args.popFirst() {
+    switch a {
+    case "--dir": dir = args.popFirst() ?? dir
+    case "--reps": reps = Int(args.popFirst() ?? "") ?? reps
+    case "--models": only = Set((args.popFirst() ?? "").split(separator: ",").map(String.init))
+    case "--load-repeats": loadRepeats = Int(args.popFirst() ?? "") ?? loadRepeats
+    case "-h", "--help":
+        print("usage: kserve-tree-bench [--dir DIR] [--reps N] [--models a,b] [--load-repeats N]")
+        print("  DIR is written by Tests/bench/tree_bench.py; times are medians of thread CPU time")
+        exit(0)
+    default: fail("unknown argument \(a)")
+    }
+}
+
+guard let manifestBytes = readBytes(dir + "/bench.json"), let manifest = try? JSONValue.parse(ArraySlice(manifestBytes)),
+    case .array(let models)? = manifest["models"]
+else { fail("cannot read \(dir)/bench.json; run Tests/bench/tree_bench.py --out \(dir) first") }
+let python = readBytes(dir + "/python.json").flatMap { try? JSONValue.parse(ArraySlice($0)) }
+guard let rowBytes = readBytes(dir + "/rows.f64") else { fail("cannot read \(dir)/rows.f64") }
+let rowsF64: [Double] = rowBytes.withUnsafeBytes { raw in
+    (0..<(raw.count / 8)).map { Double(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+}
+
+func pyValue(_ model: String, _ key: String) -> Double? {
+    switch python?[model]?[key] {
+    case .double(let d)?: return d
+    case .int(let i)?: return Double(i)
+    default: return nil
+    }
+}
+
+struct Row {
+    var name: String
+    var loadMs: Double
+    var singleUs: Double
+    var batchUs: Double
+}
+
+var results: [Row] = []
+for m in models {
+    guard case .string(let name)? = m["name"], case .string(let kind)? = m["kind"], case .string(let file)? = m["file"],
+        case .int(let featuresI)? = m["features"]
+    else { continue }
+    let features = Int(featuresI)
+    if let only, !only.contains(name) { continue }
+    let path = dir + "/" + file
+    let rows = rowsF64.count / features
+    var loads: [Double] = []
+    var single: [Double] = []
+    var batch: [Double] = []
+    var sink = 0.0
+    do {
+        if kind == "xgboost" {
+            var booster = try XGBoostBooster(contentsOf: path)
+            for _ in 0..<loadRepeats {
+                let t0 = now()
+                booster = try XGBoostBooster(contentsOf: path)
+                loads.append(now() - t0)
+            }
+            let x = rowsF64.map { Float($0) }
+            for i in 0..<reps {
+                let r = i % rows
+                let row = Array(x[(r * features)..<((r + 1) * features)])
+                let t0 = now()
+                let p = try booster.predict(features: row, rows: 1)
+                single.append(now() - t0)
+                sink += Double(p.values[0])
+            }
+            for _ in 0..<30 {
+                let t0 = now()
+                let p = try booster.predict(features: x, rows: rows)
+                batch.append(now() - t0)
+                sink += Double(p.values[0])
+            }
+        } else {
+            var booster = try LightGBMBooster(contentsOf: path)
+            for _ in 0..<loadRepeats {
+                let t0 = now()
+                booster = try LightGBMBooster(contentsOf: path)
+                loads.append(now() - t0)
+            }
+            for i in 0..<reps {
+                let r = i % rows
+                let row = Array(rowsF64[(r * features)..<((r + 1) * features)])
+                let t0 = now()
+                let p = try booster.predict(features: row, rows: 1)
+                single.append(now() - t0)
+                sink += p.values[0]
+            }
+            for _ in 0..<30 {
+                let t0 = now()
+                let p = try booster.predict(features: rowsF64, rows: rows)
+                batch.append(now() - t0)
+                sink += p.values[0]
+            }
+        }
+    } catch {
+        fail("\(name): \(error)")
+    }
+    if sink.isNaN { print("(nan)") }
+    results.append(Row(name: name, loadMs: median(loads) * 1e3, singleUs: median(single) * 1e6, batchUs: median(batch) * 1e6))
+}
+
+func fmt(_ v: Double?, _ digits: Int = 1) -> String {
+    guard let v, v.isFinite else { return "-" }
+    var s = String(Int((v * pow(10, Double(digits))).rounded()))
+    if digits > 0 {
+        while s.count <= digits { s = "0" + s }
+        s.insert(".", at: s.index(s.endIndex, offsetBy: -digits))
+    }
+    return s
+}
+
+func pad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
+
+let header = ["model", "load py ms", "load swift ms", "1 row py us", "1 row native us", "1 row swift us", "x py",
+              "1000 py us", "1000 native us", "1000 swift us", "/native"]
+let widths = header.map { max($0.count, 8) }
+print(zip(header, widths).map { pad($0, $1) }.joined(separator: "  "))
+for r in results {
+    let pyLoad = pyValue(r.name, "load_ms"), pySingle = pyValue(r.name, "single_us")
+    let nativeSingle = pyValue(r.name, "single_native_us"), pyBatch = pyValue(r.name, "batch_us")
+    let nativeBatch = pyValue(r.name, "batch_native_us")
+    let cells = [r.name, fmt(pyLoad), fmt(r.loadMs), fmt(pySingle), fmt(nativeSingle), fmt(r.singleUs, 2),
+                 fmt(pySingle.map { $0 / r.singleUs }, 0) + "x", fmt(pyBatch, 0), fmt(nativeBatch, 0), fmt(r.batchUs, 0),
+                 fmt(nativeBatch.map { r.batchUs / $0 }, 2)]
+    print(zip(cells, widths).map { pad($0, $1) }.joined(separator: "  "))
+}
+print("medians of thread CPU time, one thread; '1 row' py = the KServe path (DMatrix / ndarray predict), native = inplace_predict for"
+      + " XGBoost; x py = single-row speed-up over Python; /native = Swift 1000-row time over the library's.")
