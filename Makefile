@@ -10,7 +10,7 @@ DEBUG_BIN := .build/debug/kserve-master
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := nginx libfcgi-dev libfcgi-bin pkg-config python3-venv protobuf-compiler
 
-.PHONY: deps build release run test test-swift test-e2e venv fuzz bench-codec clean
+.PHONY: deps build release run test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-deps bench-build clean
 
 ## deps: install the system packages the build and the tests need (Debian).
 deps:
@@ -66,5 +66,46 @@ bench-codec: venv
 	$(SWIFT) build -c release --product kserve-codec-bench
 	.build/release/kserve-codec-bench --python $(PY)
 
+## bench: our stack vs KServe 0.21 vs a C libfcgi responder behind the same nginx, one run (several minutes).
+##   Writes BENCHMARKS.md, Tests/bench/results/bench.png and bench.json. BENCH_ARGS passes options to the runner
+##   (e.g. BENCH_ARGS="--seconds 20", "--workloads v1,v2json --concurrency 16", "--servers ours,ceiling").
+## bench-quick: a ~1 minute subset (5 s runs); results go to run/bench-quick/, the committed ones stay untouched.
+BENCH_VENV := .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_CEILING := .build-bench/fcgi_ceiling
+BENCH_RUN := $(BENCH_PY) Tests/bench/run_bench.py --bin .build/release/kserve-master \
+	--loadgen .build/release/kserve-grpc-loadgen --ceiling $(BENCH_CEILING) --python $(BENCH_PY)
+BENCH_ARGS ?=
+# Extra flags for the two release builds, e.g. BENCH_BUILD_FLAGS=--static-swift-stdlib (about 10 MB less RSS per
+# process: see the bench report). Changing them rebuilds .build/release.
+BENCH_BUILD_FLAGS ?=
+
+$(BENCH_VENV)/.stamp: Tests/bench/requirements.txt
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install -q --upgrade pip
+	$(BENCH_PY) -m pip install -q -r Tests/bench/requirements.txt
+	touch $@
+
+bench-deps: deps
+	@dpkg -s wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+
+$(BENCH_CEILING): Tests/bench/fcgi_ceiling.c
+	@mkdir -p $(dir $@)
+	cc -O2 -Wall -o $@ $< -lfcgi
+
+bench-build: bench-deps $(BENCH_CEILING)
+	$(SWIFT) build -c release $(BENCH_BUILD_FLAGS) --product kserve-master
+	@if grep -q '"kserve-grpc-loadgen"' Package.swift; then \
+	  echo "$(SWIFT) build -c release $(BENCH_BUILD_FLAGS) --product kserve-grpc-loadgen"; \
+	  $(SWIFT) build -c release $(BENCH_BUILD_FLAGS) --product kserve-grpc-loadgen; \
+	else echo "bench: no kserve-grpc-loadgen target in Package.swift yet: the gRPC workloads will be skipped"; fi
+
+bench: bench-build $(BENCH_VENV)/.stamp
+	$(BENCH_RUN) $(BENCH_ARGS)
+
+bench-quick: bench-build $(BENCH_VENV)/.stamp
+	$(BENCH_RUN) --quick --out-dir run/bench-quick $(BENCH_ARGS)
+
 clean:
-	rm -rf .build .build-fuzz $(VENV) run
+	rm -rf .build .build-fuzz .build-bench $(VENV) $(BENCH_VENV) run

@@ -21,8 +21,9 @@ A warm-up run (same load, discarded) precedes every measured run. Every load loo
 duration plus a kill timeout) and by count (BENCH_MAX_REQUESTS / --max-requests); all targets are 127.0.0.1.
 
 Reports throughput, p50/p99, idle and loaded (peak while measured) RSS of every process, start-to-ready, our/KServe and
-our/ceiling ratios, and the issue's targets with pass/fail; writes BENCHMARKS.md, a chart (PNG) and the raw results
-(JSON). Everything it started is stopped at the end, also on Ctrl-C or an error.
+our/ceiling ratios, server CPU per request, and the issue's targets with pass/fail; writes BENCHMARKS.md, a chart
+(PNG) and the raw results (JSON), and (full runs) rewrites the README's part between the bench markers. Everything it
+started is stopped at the end, also on Ctrl-C or an error.
 """
 
 from __future__ import annotations
@@ -387,6 +388,7 @@ class Server:
         else:
             raise RuntimeError(f"{self.key} not ready after {timeout:.0f} s; log {self.log_path}:\n{tail(self.log_path)}")
         if self.grpc_port:
+            deadline = min(deadline, time.monotonic() + 30)
             while time.monotonic() < deadline:
                 if tcp_open(self.grpc_port):
                     self.grpc_ready_s = time.monotonic() - t0
@@ -425,7 +427,7 @@ class Server:
             pids = list(self.procs)
         return sum(cpu_seconds(pid) for pid in pids)
 
-    def wait_idle(self, max_wait: float = 60.0) -> float:
+    def wait_idle(self, max_wait: float = 30.0) -> float:
         """Waits until the server uses (almost) no CPU: a load tool that stopped may leave requests in progress (wrk
         drops its connections at the end, a slow server still works on them). Returns the seconds waited."""
         t0 = time.monotonic()
@@ -436,7 +438,10 @@ class Server:
             now = self.cpu()
             quiet = quiet + 1 if now - last <= 0.02 else 0  # <= 10% of a core
             last = now
-        return time.monotonic() - t0
+        waited = time.monotonic() - t0
+        if waited > 3:
+            log(f"  ({self.key} was busy with earlier requests for {waited:.0f} s before this run)")
+        return waited
 
     def stop(self) -> None:
         for p in reversed(self.roots()):
@@ -857,7 +862,7 @@ def measure(args, server: Server, wl: Workload, conc: int) -> RunResult:
         if not r.note:
             r.note = f"no request completed within {seconds:g} s"
     elif r.requests < 20:
-        r.note = (r.note + "; " if r.note else "") + f"only {r.requests} requests completed: percentiles are rough"
+        r.note = (r.note + "; " if r.note else "") + f"only {r.requests} request(s) completed: percentiles are rough"
     return r
 
 
@@ -1161,6 +1166,35 @@ def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, ser
     path.write_text("\n".join(lines))
 
 
+README_START = "<!-- bench:start (make bench rewrites this part) -->"
+README_END = "<!-- bench:end -->"
+
+
+def update_readme(readme: Path, chart: Path, info: dict, plan, results, targets) -> bool:
+    """Rewrites the part of the README between the bench markers, if it has them: chart, table, targets."""
+    try:
+        text = readme.read_text()
+    except OSError:
+        return False
+    i, j = text.find(README_START), text.find(README_END)
+    if i < 0 or j < i:
+        return False
+    passed = sum(t.status == "PASS" for t in targets)
+    failed = sum(t.status == "FAIL" for t in targets)
+    part = "\n".join([
+        README_START,
+        f"Latest `make bench` ({info['date']}, commit {info['commit']}, {info['nproc']} cores {info['cpu']}); "
+        f"targets: {passed} met, {failed} missed, details in [BENCHMARKS.md](BENCHMARKS.md).",
+        "",
+        f"![throughput and p99 per workload]({os.path.relpath(chart, readme.parent)})",
+        "",
+        md_table(TABLE_HEAD, results_table(plan, results)),
+        "",
+    ])
+    readme.write_text(text[:i] + part + text[j:])
+    return True
+
+
 # --------------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------------
@@ -1239,15 +1273,17 @@ def main() -> int:
         missing.append(f"C responder {args.ceiling} (cc -O2 -o ... Tests/bench/fcgi_ceiling.c -lfcgi)")
     if any(WORKLOADS[w].kind == "http" for w, _ in plan) and not shutil.which(args.wrk):
         missing.append("wrk (apt-get install wrk)")
-    grpc_runs = any(WORKLOADS[w].kind == "grpc" for w, _ in plan)
-    if grpc_runs and not args.loadgen.exists():
-        missing.append(f"gRPC load generator {args.loadgen} (swift build -c release --product kserve-grpc-loadgen)")
+    problems: list[str] = []
+    if any(WORKLOADS[w].kind == "grpc" for w, _ in plan) and not args.loadgen.exists():
+        problems.append(f"no gRPC load generator at {args.loadgen} (swift build -c release --product "
+                        "kserve-grpc-loadgen): the gRPC workloads were skipped")
+        log(f"  warning: {problems[-1]}")
+        plan = [(w, c) for w, c in plan if WORKLOADS[w].kind != "grpc"]
     if missing:
         log("make bench: missing:\n  " + "\n  ".join(missing))
         return 2
 
     ours_grpc = args.ours_grpc == "on" or (args.ours_grpc == "auto" and binary_has(args.bin, b"GRPCProcess"))
-    problems: list[str] = []
     if "ours" in wanted and not ours_grpc:
         problems.append("our gRPC process was not started (" + (
             "--ours-grpc off" if args.ours_grpc == "off" else f"{args.bin} has no GRPCProcess") + "): gRPC rows n/a")
@@ -1387,6 +1423,9 @@ def main() -> int:
             "ready_s": {k: s.ready_s for k, s in servers.items()},
             "targets": [vars(t) for t in targets],
         }, indent=1))
+        if not args.quick and args.out_dir is None:
+            if update_readme(REPO / "README.md", chart, info, plan, results, targets):
+                print("updated the performance table in README.md (between the bench markers)")
         print(f"\nwrote {md.relative_to(REPO) if md.is_relative_to(REPO) else md}, "
               f"{chart.relative_to(REPO) if chart.is_relative_to(REPO) else chart}, "
               f"{raw.relative_to(REPO) if raw.is_relative_to(REPO) else raw}")
