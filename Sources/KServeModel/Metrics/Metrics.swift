@@ -12,6 +12,14 @@ public protocol CounterStorage: Sendable {
     func add(_ value: Double, to slot: Int)
     /// Every series key and its value summed over all processes sharing the storage.
     func aggregate() -> [String: Double]
+    /// Adds several values at once (one lock round trip for a whole histogram observation).
+    func add(_ updates: [(value: Double, slot: Int)])
+}
+
+extension CounterStorage {
+    public func add(_ updates: [(value: Double, slot: Int)]) {
+        for u in updates where u.slot >= 0 { add(u.value, to: u.slot) }
+    }
 }
 
 /// A process-local ``CounterStorage``.
@@ -70,10 +78,10 @@ public final class ServerMetrics: ModelObserver {
         self.storage = storage
     }
 
-    private func slots(_ keys: [String]) -> [Int] {
-        let cacheKey = keys.joined(separator: "\n")
+    /// The slots of a group of series, looked up by a cheap cache key; the series keys are built only once.
+    private func slots(_ cacheKey: String, _ keys: () -> [String]) -> [Int] {
         if let s = slotCache.withLock({ $0[cacheKey] }) { return s }
-        let s = keys.map { storage.slot(for: $0) ?? -1 }
+        let s = keys().map { storage.slot(for: $0) ?? -1 }
         slotCache.withLock { $0[cacheKey] = s }
         return s
     }
@@ -83,7 +91,7 @@ public final class ServerMetrics: ModelObserver {
         if let h = histogramCache.withLock({ $0[cacheKey] }) { return h }
         let label = "model_name=\"\(escapeLabel(model))\""
         let bucketKeys = Self.buckets.map { "\(name)_bucket{\(label),le=\"\(formatBound($0))\"}" } + ["\(name)_bucket{\(label),le=\"+Inf\"}"]
-        let all = slots(bucketKeys + ["\(name)_sum{\(label)}", "\(name)_count{\(label)}"])
+        let all = slots("h\u{0}" + cacheKey) { bucketKeys + ["\(name)_sum{\(label)}", "\(name)_count{\(label)}"] }
         let h = HistogramSlots(buckets: Array(all.prefix(bucketKeys.count)), sum: all[bucketKeys.count], count: all[bucketKeys.count + 1])
         histogramCache.withLock { $0[cacheKey] = h }
         return h
@@ -91,10 +99,13 @@ public final class ServerMetrics: ModelObserver {
 
     private func observe(_ name: String, model: String, seconds: Double) {
         let h = histogram(name, model: model)
-        for (i, bound) in Self.buckets.enumerated() where seconds <= bound { add(1, h.buckets[i]) }
-        add(1, h.buckets[Self.buckets.count])
-        add(seconds, h.sum)
-        add(1, h.count)
+        var updates: [(value: Double, slot: Int)] = []
+        updates.reserveCapacity(h.buckets.count + 2)
+        for (i, bound) in Self.buckets.enumerated() where seconds <= bound { updates.append((1, h.buckets[i])) }
+        updates.append((1, h.buckets[Self.buckets.count]))
+        updates.append((seconds, h.sum))
+        updates.append((1, h.count))
+        storage.add(updates)
     }
 
     @inline(__always) private func add(_ v: Double, _ slot: Int) { if slot >= 0 { storage.add(v, to: slot) } }
@@ -108,11 +119,13 @@ public final class ServerMetrics: ModelObserver {
             observe("request_predict_seconds", model: model, seconds: timings.predict)
         }
         observe("request_postprocess_seconds", model: model, seconds: timings.postprocess)
-        let label = "{model_name=\"\(escapeLabel(model))\"}"
-        let s = slots([
-            "\(Self.statsPrefix)compute_input_ns\(label)", "\(Self.statsPrefix)compute_infer_ns\(label)",
-            "\(Self.statsPrefix)compute_output_ns\(label)", "\(Self.statsPrefix)execution_count\(label)",
-        ])
+        let s = slots("c\u{0}" + model) {
+            let label = "{model_name=\"\(escapeLabel(model))\"}"
+            return [
+                "\(Self.statsPrefix)compute_input_ns\(label)", "\(Self.statsPrefix)compute_infer_ns\(label)",
+                "\(Self.statsPrefix)compute_output_ns\(label)", "\(Self.statsPrefix)execution_count\(label)",
+            ]
+        }
         add((timings.preprocess * 1e9).rounded(), s[0])
         add(((timings.predict + timings.explain) * 1e9).rounded(), s[1])
         add((timings.postprocess * 1e9).rounded(), s[2])
@@ -121,12 +134,14 @@ public final class ServerMetrics: ModelObserver {
 
     /// Counts one finished inference request (any verb) by model and HTTP status, with its duration.
     public func recordRequest(model: String, status: Int, seconds: Double) {
-        let ml = "model_name=\"\(escapeLabel(model))\""
-        let outcome = status < 400 ? "success" : "fail"
-        let s = slots([
-            "\(Self.requestsName){\(ml),status=\"\(status)\"}",
-            "\(Self.statsPrefix)\(outcome)_count{\(ml)}", "\(Self.statsPrefix)\(outcome)_ns{\(ml)}",
-        ])
+        let s = slots("r\u{0}\(status)\u{0}" + model) {
+            let ml = "model_name=\"\(escapeLabel(model))\""
+            let outcome = status < 400 ? "success" : "fail"
+            return [
+                "\(Self.requestsName){\(ml),status=\"\(status)\"}",
+                "\(Self.statsPrefix)\(outcome)_count{\(ml)}", "\(Self.statsPrefix)\(outcome)_ns{\(ml)}",
+            ]
+        }
         add(1, s[0])
         add(1, s[1])
         add((seconds * 1e9).rounded(), s[2])

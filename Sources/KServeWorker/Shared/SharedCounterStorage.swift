@@ -67,6 +67,16 @@ final class SharedCounterStorage: CounterStorage, @unchecked Sendable {
         }
     }
 
+    func add(_ updates: [(value: Double, slot: Int)]) {
+        lock.withLock { _ in
+            for u in updates where u.slot >= 0 && u.slot < Self.capacity {
+                let atomic = valueAtomic(u.slot)
+                let old = Double(bitPattern: atomic.load(ordering: .relaxed))
+                atomic.store((old + u.value).bitPattern, ordering: .relaxed)
+            }
+        }
+    }
+
     func aggregate() -> [String: Double] {
         var totals: [String: Double] = [:]
         guard let dir = opendir(directory) else { return totals }
