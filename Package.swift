@@ -18,6 +18,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
     ],
     targets: [
         // C modules: libfcgi (system library) and the POSIX shims Swift cannot see (posix_spawn closefrom, prctl).
@@ -45,15 +50,36 @@ let package = Package(
             name: "KServeScoreboard",
             dependencies: ["KServeProtocol", "CSystemShims", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: upcoming),
+        // Generated OIP + health protobuf messages (protoc, committed) and the SDK's from_grpc / to_grpc conversions.
+        .target(
+            name: "KServeProtobuf",
+            dependencies: ["KServeProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"],
+            swiftSettings: upcoming),
+        // The gRPC process: grpc-swift-2 server for inference.GRPCInferenceService + grpc.health.v1, forwarding every
+        // RPC to the workers as a FastCGI client of the same Unix socket.
+        .target(
+            name: "KServeGRPC",
+            dependencies: [
+                "KServeProtobuf", "KServeProtocol", "KServeConfig", "CSystemShims",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming),
         // One FastCGI worker process: accept loops over libfcgi, request adapter, shared-memory metrics.
         .target(
             name: "KServeWorker",
             dependencies: [
-                "KServeModel", "KServeConfig", "KServeScoreboard", "CFastCGI", "CSystemShims",
+                "KServeModel", "KServeConfig", "KServeScoreboard", "KServeProtobuf", "CFastCGI", "CSystemShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
-            exclude: ["GRPC"],  // TEMP until KServeProtobuf lands
             swiftSettings: upcoming),
         // The master: socket, spawning workers by re-exec, nginx rendering and supervision, signals.
         .target(
@@ -66,7 +92,7 @@ let package = Package(
         // The SDK users import: ModelServer plus re-exports of the model API and the protocol types.
         .target(
             name: "KServe",
-            dependencies: ["KServeProtocol", "KServeModel", "KServeConfig", "KServeWorker", "KServeMaster"],
+            dependencies: ["KServeProtocol", "KServeModel", "KServeConfig", "KServeWorker", "KServeMaster", "KServeGRPC"],
             swiftSettings: upcoming),
         // Sample model kinds: echo, fp16-output, fp16-input, sleep, broken.
         .target(name: "KServeSamples", dependencies: ["KServe"], swiftSettings: upcoming),
@@ -85,12 +111,36 @@ let package = Package(
         // Tree runtime benchmark (Tests/bench/tree_bench.py first): load, 1-row and 1000-row predict vs Python.
         .executableTarget(name: "kserve-tree-bench", dependencies: ["KServeTrees", "KServeProtocol"], swiftSettings: upcoming),
 
+        // gRPC load generator for make bench (fixed concurrency, bounded time and count), prints JSON.
+        .executableTarget(
+            name: "kserve-grpc-loadgen",
+            dependencies: [
+                "KServeProtobuf",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            swiftSettings: upcoming),
+
+        .testTarget(
+            name: "KServeProtobufTests",
+            dependencies: ["KServeProtobuf", "KServeProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "KServeGRPCTests",
+            dependencies: ["KServeGRPC", "KServeProtobuf", "KServeProtocol", .product(name: "GRPCCore", package: "grpc-swift-2")],
+            swiftSettings: upcoming),
         .testTarget(name: "KServeProtocolTests", dependencies: ["KServeProtocol"], swiftSettings: upcoming),
         .testTarget(name: "KServeModelTests", dependencies: ["KServeModel", "KServeSamples"], swiftSettings: upcoming),
         .testTarget(name: "KServeConfigTests", dependencies: ["KServeConfig"], swiftSettings: upcoming),
         .testTarget(name: "KServeMasterTests", dependencies: ["KServeMaster", "KServeConfig"], swiftSettings: upcoming),
         .testTarget(name: "KServeScoreboardTests", dependencies: ["KServeScoreboard"], swiftSettings: upcoming),
-        .testTarget(name: "KServeWorkerTests", dependencies: ["KServeWorker", "KServeModel"], swiftSettings: upcoming),
+        .testTarget(
+            name: "KServeWorkerTests",
+            dependencies: [
+                "KServeWorker", "KServeModel", "KServeProtobuf", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: upcoming),
         .testTarget(
             name: "KServeTreesTests", dependencies: ["KServeTrees", "KServeProtocol"], exclude: ["Fixtures"],
             swiftSettings: upcoming),

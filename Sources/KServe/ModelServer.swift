@@ -1,4 +1,5 @@
 import Glibc
+import KServeGRPC
 import KServeMaster
 import KServeWorker
 import Logging
@@ -120,6 +121,8 @@ public final class ModelServer: Sendable {
             exit(2)
         }
         switch role {
+        case KServeProcessContract.grpcRole:
+            exit(await GRPCProcess(config: config, logger: logger).run())
         case "worker":
             let status = await WorkerProcess(config: config, repository: repository, logger: logger).run()
             exit(status)

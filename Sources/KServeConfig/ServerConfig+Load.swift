@@ -201,6 +201,9 @@ struct ConfigFileParser {
             config.grpc.host = try r.host("host", default: g.host)
             config.grpc.port = try r.port("port", default: g.port)
             config.grpc.maxMessageSize = try r.size("max_message_size", default: g.maxMessageSize, minimum: 1)
+            config.grpc.maxConcurrentCalls = try r.int(
+                "max_concurrent_calls", default: g.maxConcurrentCalls, in: 0...65536, expect: "0 (automatic) or a positive integer")
+            config.grpc.queueTimeout = try r.duration("queue_timeout", default: g.queueTimeout)
             try r.rejectUnknownKeys()
         }
         if let t = try section(root, "limits") {

@@ -136,6 +136,12 @@ public struct GRPCSection: Sendable, Hashable {
     public var port: Int = 8081
     /// `max_message_size`: largest gRPC message in bytes, both ways (default `"64m"`).
     public var maxMessageSize: Int = 64 << 20
+    /// `max_concurrent_calls`: gRPC calls in flight toward the workers at most; 0 means workers x threads x 2
+    /// (default 0).
+    public var maxConcurrentCalls: Int = 0
+    /// `queue_timeout`: seconds a gRPC call waits for one of those slots before it fails with UNAVAILABLE
+    /// (default 30).
+    public var queueTimeout: Double = 30
 
     /// The defaults.
     public init() {}

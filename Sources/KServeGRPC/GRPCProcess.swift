@@ -27,19 +27,20 @@ import NIOPosix
 public struct GRPCProcess: Sendable {
     /// Tuning of the bridge to the workers.
     public struct Options: Sendable, Hashable {
-        /// Calls in flight toward the workers at most (default: workers x threads x 2, so every accept loop has
-        /// one call in progress and one waiting in the socket's queue).
+        /// Calls in flight toward the workers at most: `[grpc] max_concurrent_calls`, or when that is 0,
+        /// workers x threads x 2, so every accept loop has one call in progress and one waiting in the socket's queue.
         public var maxConcurrentCalls: Int
-        /// How long a call waits for one of those slots before it fails with UNAVAILABLE (default 30 s).
+        /// How long a call waits for one of those slots before it fails with UNAVAILABLE (`[grpc] queue_timeout`).
         public var queueTimeout: Duration
         /// How often `Health.Watch` polls the workers' readiness (default 1 s).
         public var healthPollInterval: Duration
 
         /// The defaults for a configuration.
-        /// - Parameter config: the server configuration (`[server] workers` and `threads`).
+        /// - Parameter config: the server configuration (`[grpc]`, `[server] workers` and `threads`).
         public init(config: ServerConfig) {
-            maxConcurrentCalls = max(1, config.server.workers) * max(1, config.server.threads) * 2
-            queueTimeout = .seconds(30)
+            maxConcurrentCalls = config.grpc.maxConcurrentCalls > 0
+                ? config.grpc.maxConcurrentCalls : max(1, config.server.workers) * max(1, config.server.threads) * 2
+            queueTimeout = .milliseconds(Int64((max(0, config.grpc.queueTimeout) * 1000).rounded()))
             healthPollInterval = .seconds(1)
         }
     }

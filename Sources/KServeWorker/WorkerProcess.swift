@@ -90,6 +90,7 @@ public struct WorkerProcess {
             listenFD: listenFD, router: router, threads: config.server.threads, maxBodySize: config.http.maxBodySize,
             logger: accessLogger, accessLog: logger.logLevel <= .info,
             onRequest: { pool.requestHook(loop: $0, method: $1, path: $2, begin: $3) })
+        server.grpcMaxMessageSize = config.grpc.maxMessageSize
         pool.markReady()
         var readyMetadata: Logger.Metadata = ["threads": "\(config.server.threads)"]
         if pool.requestLimit > 0 { readyMetadata["max_requests"] = "\(pool.requestLimit)" }

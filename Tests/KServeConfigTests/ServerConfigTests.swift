@@ -96,13 +96,13 @@ struct ServerConfigDefaultsTests {
         #expect(e?.file == "conf/x.conf")
     }
 
-    @Test("The repository's conf/kserve.conf loads: 2 workers, HTTP 8080, gRPC off, the sample models")
+    @Test("The repository's conf/kserve.conf loads: 2 workers, HTTP 8080, gRPC on 8081, the sample models")
     func repositoryDefaultConfig() throws {
         let c = try ServerConfig.load(path: repositoryConfig, overrides: .init())
         #expect(c.server.workers == 2)
         #expect(c.http.port == 8080)
         #expect(c.http.nginx)
-        #expect(!c.grpc.enable)
+        #expect(c.grpc.enable && c.grpc.port == 8081)
         #expect(c.grpc.port == 8081)
         #expect(c.models.map(\.name) == ["echo", "sleep", "fp16-output", "fp16-input", "iris", "iris-lgb"])
         #expect(c.models.map(\.kind) == ["echo", "sleep", "fp16-output", "fp16-input", "xgboost", "lightgbm"])

@@ -3,6 +3,7 @@ import CSystemShims
 import Dispatch
 import Glibc
 import KServeModel
+import KServeProtobuf
 import KServeProtocol
 import Logging
 
@@ -69,6 +70,8 @@ final class FastCGIServer: @unchecked Sendable {
     // @unchecked: all stored properties are immutable after init; the FCGX_Request of each loop is owned by it.
     let listenFD: Int32
     let router: RESTRouter
+    /// Largest protobuf body accepted from the gRPC process (`[grpc] max_message_size`).
+    var grpcMaxMessageSize: Int = 64 << 20
     let threads: Int
     let maxBodySize: Int
     let logger: Logger
@@ -175,14 +178,25 @@ final class FastCGIServer: @unchecked Sendable {
 
         let response: HTTPResponse
         let length = headers["content-length"].flatMap { Int($0) } ?? 0
-        if length > maxBodySize {
-            response = .error(KServeError(.payloadTooLarge, "Request body of \(length) bytes exceeds the limit of \(maxBodySize) bytes."))
+        // Calls forwarded by the gRPC process carry KSERVE_PROTOCOL=grpc and a protobuf body.
+        let isGRPC = param(GRPCBridgeContract.protocolParameter, envp) == GRPCBridgeContract.protocolValue
+        let limit = isGRPC ? max(maxBodySize, grpcMaxMessageSize) : maxBodySize
+        if length > limit {
+            response = .error(KServeError(.payloadTooLarge, "Request body of \(length) bytes exceeds the limit of \(limit) bytes."))
         } else if length < 0 {
             response = .error(.invalidInput("Invalid Content-Length."))
         } else {
             let body = readBody(request.pointee.in, length: length)
             let httpRequest = HTTPRequest(method: method, path: path, query: query, headers: headers, body: body)
-            response = blockingAwait { await self.router.handle(httpRequest) }
+            if isGRPC {
+                let router = self.router
+                response = blockingAwait {
+                    await router.dataPlane.synchronize()
+                    return await handleGRPC(httpRequest, dataPlane: router.dataPlane)
+                }
+            } else {
+                response = blockingAwait { await self.router.handle(httpRequest) }
+            }
         }
         let status = write(response, to: request.pointee.out)
         if accessLog {
