@@ -1,19 +1,68 @@
 import KServe
 import KServeTrees
 
-/// Kind `xgboost`: serves an XGBoost model saved with `save_model("model.json")` or `("model.ubj")`, as KServe's
-/// xgbserver does, with results bit-identical to `Booster.predict`.
-///
-/// - v1: `{"instances": [[f0, f1, ...], ...]}` (JSON `null` = missing) -> `{"predictions": [...]}`.
-/// - v2: one FP32/FP64 input of shape `[rows, features]` -> `output-0` (FP32), `[rows]` or `[rows, outputs]`.
-/// - Request parameter `output_margin: true` returns raw margins.
-public final class XGBoostModel: Model, @unchecked Sendable {
-    /// The configured `path`: a model file, or a folder holding exactly one `*.json`, `*.ubj` or `*.bst`.
-    public let path: String
-    private let booster = Locked<XGBoostBooster?>(nil)
+/// A booster the tree model kinds can serve: what differs between XGBoost and LightGBM.
+protocol ServableBooster: Sendable {
+    /// Float for XGBoost, Double for LightGBM; also the v2 output datatype.
+    associatedtype Value: TreeFeature & TensorElement
+    /// The kind name used in load errors.
+    static var kind: String { get }
+    /// The file extensions looked for in a model folder (xgbserver's / lgbserver's).
+    static var fileExtensions: [String] { get }
+    /// The request parameter that asks for margins (`output_margin` / `raw_score`).
+    static var marginParameter: String { get }
+    init(contentsOf path: String) throws(TreeModelError)
+    var numFeatures: Int { get }
+    var featureNames: [String] { get }
+    /// Predicts, mapping the library's own failures to InvalidInput.
+    func serve(features: [Value], rows: Int, margin: Bool) throws -> TreePrediction<Value>
+    /// The output shape reported in metadata (rows = -1, no margins).
+    var metadataOutputShape: [Int] { get }
+}
 
-    /// The file extensions looked for in a model folder (xgbserver's).
-    public static let fileExtensions = [".json", ".ubj", ".bst"]
+extension XGBoostBooster: ServableBooster {
+    static var kind: String { "xgboost" }
+    static var fileExtensions: [String] { [".json", ".ubj", ".bst"] }
+    static var marginParameter: String { "output_margin" }
+    var metadataOutputShape: [Int] { outputShape(rows: -1, outputMargin: false) }
+
+    func serve(features: [Float], rows: Int, margin: Bool) throws -> TreePrediction<Float> {
+        if let bad = features.firstIndex(where: { $0.isInfinite }) {
+            throw KServeError.invalidInput(
+                "Input data contains `inf` or a value too large (row \(bad / max(numFeatures, 1)), feature "
+                    + "\(bad % max(numFeatures, 1)))")
+        }
+        do { return try predict(features: features, rows: rows, outputMargin: margin) } catch {
+            throw KServeError.invalidInput(error.message)
+        }
+    }
+}
+
+extension LightGBMBooster: ServableBooster {
+    static var kind: String { "lightgbm" }
+    static var fileExtensions: [String] { [".txt", ".bst"] }
+    static var marginParameter: String { "raw_score" }
+    var metadataOutputShape: [Int] { outputShape(rows: -1) }
+
+    func serve(features: [Double], rows: Int, margin: Bool) throws -> TreePrediction<Double> {
+        do { return try predict(features: features, rows: rows, rawScore: margin) } catch {
+            throw KServeError.invalidInput(error.message)
+        }
+    }
+}
+
+/// A served tree model (xgbserver / lgbserver equivalent), with results bit-identical to `Booster.predict`.
+///
+/// - v1: `{"instances": [[f0, f1, ...], ...]}` (JSON `null` = missing; LightGBM also rows keyed by feature name)
+///   -> `{"predictions": [...]}`.
+/// - v2: one FP32/FP64 input of shape `[rows, features]` (or one input per feature, by name) -> `output-0`
+///   (FP32 for XGBoost, FP64 for LightGBM), `[rows]` or `[rows, outputs]`.
+/// - Request parameter `output_margin: true` (XGBoost) / `raw_score: true` (LightGBM) returns margins.
+final class TreeModel<Booster: ServableBooster>: Model, @unchecked Sendable {
+    // @unchecked: `path` is immutable and the booster lives in a lock.
+    /// The configured `path`: a model file, or a folder holding exactly one file with one of the kind's extensions.
+    public let path: String
+    private let booster = Locked<Booster?>(nil)
 
     /// Creates the model; ``load()`` reads the file.
     public init(name: String, path: String) {
@@ -22,16 +71,16 @@ public final class XGBoostModel: Model, @unchecked Sendable {
     }
 
     /// The loaded booster, or nil before a successful ``load()``.
-    public var loadedBooster: XGBoostBooster? { booster.value }
+    public var loadedBooster: Booster? { booster.value }
 
     /// Finds and parses the model file.
     /// - Throws: ``KServeError`` naming the file and the problem (the model stays registered, not ready).
     public override func load() async throws {
-        let file = try TreeModelFiles.resolve(path, extensions: Self.fileExtensions, kind: "xgboost")
+        let file = try TreeModelFiles.resolve(path, extensions: Booster.fileExtensions, kind: Booster.kind)
         do {
-            booster.value = try XGBoostBooster(contentsOf: file)
+            booster.value = try Booster(contentsOf: file)
         } catch {
-            throw KServeError(.internalError, "cannot load xgboost model \(file): \(error.message)")
+            throw KServeError(.internalError, "cannot load \(Booster.kind) model \(file): \(error.message)")
         }
         ready = true
     }
@@ -45,16 +94,16 @@ public final class XGBoostModel: Model, @unchecked Sendable {
     public override func predict(_ payload: Payload, headers: Headers, responseHeaders: ResponseHeaders?) async throws -> Prediction {
         guard let model = booster.value else { throw KServeError.modelNotReady(name) }
         let payload = try TreeInputs.jsonIfBytes(payload, model: name)
-        let margin = try TreeInputs.flag("output_margin", in: payload)
+        let margin = try TreeInputs.flag(Booster.marginParameter, in: payload)
         let names = model.featureNames.isEmpty ? nil : model.featureNames
         switch payload {
         case .json(let json):
-            let (x, rows) = try TreeInputs.rows(fromV1: json, numFeatures: model.numFeatures, featureNames: names, as: Float.self)
-            let p = try run(model, x, rows, margin)
+            let (x, rows) = try TreeInputs.rows(fromV1: json, numFeatures: model.numFeatures, featureNames: names, as: Booster.Value.self)
+            let p = try model.serve(features: x, rows: rows, margin: margin)
             return .json(.object(["predictions": predictionsJSON(p.values.map { .double(Double($0)) }, p.shape)]))
         case .request(let request):
-            let (x, rows) = try TreeInputs.rows(fromV2: request, numFeatures: model.numFeatures, featureNames: names, as: Float.self)
-            let p = try run(model, x, rows, margin)
+            let (x, rows) = try TreeInputs.rows(fromV2: request, numFeatures: model.numFeatures, featureNames: names, as: Booster.Value.self)
+            let p = try model.serve(features: x, rows: rows, margin: margin)
             return .response(InferResponse(
                 id: request.id ?? uuid4(), modelName: name,
                 outputs: [InferOutput(name: "output-0", shape: p.shape, values: p.values)]))
@@ -63,109 +112,19 @@ public final class XGBoostModel: Model, @unchecked Sendable {
         }
     }
 
-    private func run(_ model: XGBoostBooster, _ x: [Float], _ rows: Int, _ margin: Bool) throws -> TreePrediction<Float> {
-        if let bad = x.firstIndex(where: { $0.isInfinite }) {
-            throw KServeError.invalidInput(
-                "Input data contains `inf` or a value too large (row \(bad / max(model.numFeatures, 1)), feature "
-                    + "\(bad % max(model.numFeatures, 1)))")
-        }
-        do {
-            return try model.predict(features: x, rows: rows, outputMargin: margin)
-        } catch {
-            throw KServeError.invalidInput(error.message)
-        }
-    }
-
     public override func inputTypes() -> [TensorMetadata] {
-        [TensorMetadata(name: "input-0", datatype: .fp32, shape: [-1, booster.value?.numFeatures ?? -1])]
+        [TensorMetadata(name: "input-0", datatype: Booster.Value.dataType, shape: [-1, booster.value?.numFeatures ?? -1])]
     }
 
     public override func outputTypes() -> [TensorMetadata] {
-        guard let b = booster.value else { return [TensorMetadata(name: "output-0", datatype: .fp32, shape: [-1])] }
-        let shape = b.outputShape(rows: -1, outputMargin: false)
-        return [TensorMetadata(name: "output-0", datatype: .fp32, shape: shape)]
+        [TensorMetadata(name: "output-0", datatype: Booster.Value.dataType, shape: booster.value?.metadataOutputShape ?? [-1])]
     }
 }
 
-/// Kind `lightgbm`: serves a LightGBM text model (`save_model("model.txt")`), as KServe's lgbserver does, with
-/// results bit-identical to `Booster.predict`.
-///
-/// - v1: `{"instances": [[f0, f1, ...], ...]}` or rows as objects keyed by feature name -> `{"predictions": [...]}`.
-/// - v2: one FP32/FP64 input of shape `[rows, features]` -> `output-0` (FP64), `[rows]` or `[rows, classes]`.
-/// - Request parameter `raw_score: true` returns raw scores.
-public final class LightGBMModel: Model, @unchecked Sendable {
-    /// The configured `path`: a model file, or a folder holding exactly one `*.txt` or `*.bst`.
-    public let path: String
-    private let booster = Locked<LightGBMBooster?>(nil)
-
-    /// The file extensions looked for in a model folder (lgbserver's `.bst`, plus `.txt`).
-    public static let fileExtensions = [".txt", ".bst"]
-
-    /// Creates the model; ``load()`` reads the file.
-    public init(name: String, path: String) {
-        self.path = path
-        super.init(name: name)
-    }
-
-    /// The loaded booster, or nil before a successful ``load()``.
-    public var loadedBooster: LightGBMBooster? { booster.value }
-
-    /// Finds and parses the model file.
-    /// - Throws: ``KServeError`` naming the file and the problem (the model stays registered, not ready).
-    public override func load() async throws {
-        let file = try TreeModelFiles.resolve(path, extensions: Self.fileExtensions, kind: "lightgbm")
-        do {
-            booster.value = try LightGBMBooster(contentsOf: file)
-        } catch {
-            throw KServeError(.internalError, "cannot load lightgbm model \(file): \(error.message)")
-        }
-        ready = true
-    }
-
-    /// Unloads: frees the forest and marks the model not ready.
-    public override func stop() async {
-        booster.value = nil
-        await super.stop()
-    }
-
-    public override func predict(_ payload: Payload, headers: Headers, responseHeaders: ResponseHeaders?) async throws -> Prediction {
-        guard let model = booster.value else { throw KServeError.modelNotReady(name) }
-        let payload = try TreeInputs.jsonIfBytes(payload, model: name)
-        let raw = try TreeInputs.flag("raw_score", in: payload)
-        let names = model.featureNames.isEmpty ? nil : model.featureNames
-        switch payload {
-        case .json(let json):
-            let (x, rows) = try TreeInputs.rows(fromV1: json, numFeatures: model.numFeatures, featureNames: names, as: Double.self)
-            let p = try run(model, x, rows, raw)
-            return .json(.object(["predictions": predictionsJSON(p.values.map { .double($0) }, p.shape)]))
-        case .request(let request):
-            let (x, rows) = try TreeInputs.rows(fromV2: request, numFeatures: model.numFeatures, featureNames: names, as: Double.self)
-            let p = try run(model, x, rows, raw)
-            return .response(InferResponse(
-                id: request.id ?? uuid4(), modelName: name,
-                outputs: [InferOutput(name: "output-0", shape: p.shape, values: p.values)]))
-        case .bytes:
-            throw KServeError.invalidInput("model \(name) takes JSON (v1) or v2 inference requests")
-        }
-    }
-
-    private func run(_ model: LightGBMBooster, _ x: [Double], _ rows: Int, _ raw: Bool) throws -> TreePrediction<Double> {
-        do {
-            return try model.predict(features: x, rows: rows, rawScore: raw)
-        } catch {
-            throw KServeError.invalidInput(error.message)
-        }
-    }
-
-    public override func inputTypes() -> [TensorMetadata] {
-        [TensorMetadata(name: "input-0", datatype: .fp64, shape: [-1, booster.value?.numFeatures ?? -1])]
-    }
-
-    public override func outputTypes() -> [TensorMetadata] {
-        guard let b = booster.value else { return [TensorMetadata(name: "output-0", datatype: .fp64, shape: [-1])] }
-        return [TensorMetadata(name: "output-0", datatype: .fp64, shape: b.outputShape(rows: -1))]
-    }
-}
+/// Kind `xgboost`: an XGBoost model saved with `save_model("model.json")` or `("model.ubj")`.
+typealias XGBoostModel = TreeModel<XGBoostBooster>
+/// Kind `lightgbm`: a LightGBM text model (`save_model("model.txt")`).
+typealias LightGBMModel = TreeModel<LightGBMBooster>
 
 /// `result.tolist()`: a flat list for `[rows]`, nested lists for `[rows, width]`.
 func predictionsJSON(_ values: [JSONValue], _ shape: [Int]) -> JSONValue {
