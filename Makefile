@@ -69,8 +69,11 @@ bench-codec: venv
 	.build/release/kserve-codec-bench --python $(PY)
 
 ## bench: our stack vs KServe 0.21 vs a C libfcgi responder behind the same nginx, one run (several minutes).
+##   Workloads: v1, v2json, v2bin, grpc, grpc4mb (echo model) and xgb (v1 predict on the same XGBoost model from
+##   ours and KServe, trained at start by Tests/bench/kserve_xgb.py; predictions checked equal; no ceiling there).
 ##   Writes BENCHMARKS.md, Tests/bench/results/bench.png and bench.json. BENCH_ARGS passes options to the runner
-##   (e.g. BENCH_ARGS="--seconds 20", "--workloads v1,v2json --concurrency 16", "--servers ours,ceiling").
+##   (e.g. BENCH_ARGS="--seconds 20", "--workloads v1,v2json --concurrency 16", "--workloads xgb",
+##   "--servers ours,ceiling").
 ## bench-quick: a ~1 minute subset (5 s runs); results go to run/bench-quick/, the committed ones stay untouched.
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python

@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C modules: libfcgi (system library) and the POSIX shims Swift cannot see (posix_spawn closefrom, prctl).
@@ -71,6 +72,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),
+        // A transformer's way out: the pooled client its default predict / explain / readiness use to reach a remote
+        // predictor or explainer (AsyncHTTPClient for v1 / v2 REST, a grpc-swift-2 client for grpc-v2).
+        .target(
+            name: "KServeRemote",
+            dependencies: [
+                "KServeModel", "KServeProtocol", "KServeProtobuf", "KServeGRPC",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming),
         // One FastCGI worker process: accept loops over libfcgi, request adapter, shared-memory metrics.
         .target(
             name: "KServeWorker",
@@ -92,7 +108,9 @@ let package = Package(
         // The SDK users import: ModelServer plus re-exports of the model API and the protocol types.
         .target(
             name: "KServe",
-            dependencies: ["KServeProtocol", "KServeModel", "KServeConfig", "KServeWorker", "KServeMaster", "KServeGRPC"],
+            dependencies: [
+                "KServeProtocol", "KServeModel", "KServeConfig", "KServeWorker", "KServeMaster", "KServeGRPC", "KServeRemote",
+            ],
             swiftSettings: upcoming),
         // Sample model kinds: echo, fp16-output, fp16-input, sleep, broken.
         .target(name: "KServeSamples", dependencies: ["KServe"], swiftSettings: upcoming),

@@ -1,6 +1,7 @@
 import Glibc
 import KServeGRPC
 import KServeMaster
+import KServeRemote
 import KServeWorker
 import Logging
 
@@ -85,13 +86,38 @@ public final class ModelServer: Sendable {
                 let known = factories.keys.sorted().joined(separator: ", ")
                 throw ConfigError(file: entry.sourceFile, key: "[[models]] \(entry.name) kind", reason: "unknown kind \"\(entry.kind)\" (known kinds: \(known))")
             }
+            var entry = entry
+            let predictorKeys = entry.options.keys.filter { PredictorOptions.keys.contains($0) }.sorted()
+            let predictor = try PredictorOptions.extract(from: &entry)
             let model = try factory(entry)
             if let m = model as? InferenceModel, entry.inputs != nil || entry.outputs != nil {
                 m.declareMetadata(inputs: entry.inputs, outputs: entry.outputs)
             }
+            if let predictor {
+                guard let m = model as? Model else {
+                    throw entry.optionError(
+                        predictorKeys.first ?? "predictor_host",
+                        "kind \"\(entry.kind)\" does not forward to a predictor (its model is not a Model)")
+                }
+                m.predictorConfig = predictor
+            }
             repository.update(model, name: entry.name)
         }
         return repository
+    }
+
+    /// Gives every forwarding model (a transformer) the process's pooled predictor client, unless it has its own.
+    func installRemoteClient(in repository: ModelRepository) {
+        var client: RemotePredictorClient?
+        for (_, model) in repository.models {
+            guard let m = model as? Model, m.remoteClient == nil, m.predictorConfig.forwards else { continue }
+            if client == nil {
+                client = RemotePredictorClient(options: RemotePredictorClient.Options(
+                    maxResponseBytes: config.http.maxBodySize,
+                    limits: DecodingLimits(maxDepth: config.limits.maxJSONDepth, maxTensorBytes: config.limits.maxTensorBytes)))
+            }
+            m.remoteClient = client
+        }
     }
 
     /// The seed's `start(models)`: runs this process's role until the server stops, then exits the process.
@@ -124,6 +150,7 @@ public final class ModelServer: Sendable {
         case KServeProcessContract.grpcRole:
             exit(await GRPCProcess(config: config, logger: logger).run())
         case "worker":
+            installRemoteClient(in: repository)
             let status = await WorkerProcess(config: config, repository: repository, logger: logger).run()
             exit(status)
         case "master":

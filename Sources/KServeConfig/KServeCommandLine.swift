@@ -16,6 +16,10 @@ public struct CommandLineOverrides: Sendable, Hashable {
     public var modelName: String?
     /// `--model_dir DIR` -> `options["path"]` of the first `[[models]]` entry (made absolute).
     public var modelDir: String?
+    /// KServe's transformer flags (`--predictor_host`, `--predictor_protocol`, `--predictor_use_ssl`,
+    /// `--predictor_request_timeout_seconds`, `--predictor_request_retries`, `--enable_predictor_health_check`),
+    /// as the `[[models]]` keys of the same names they set on the first entry (the `--model_name` model).
+    public var modelOptions: [String: ConfigValue] = [:]
     /// Arguments that are not ours (unknown flags and their values, stray words), in order; log them.
     public var unknown: [String]
     /// What to do: serve (default), signal the running master (`-s`), or test the config (`-t`).
@@ -109,7 +113,8 @@ public enum KServeCommandLine {
             let message = KServeArguments.message(for: error)
             let flags = [
                 "--config", "--http_port", "--grpc_port", "--workers", "--enable_grpc", "--enable_latency_logging",
-                "--model_name", "--model_dir",
+                "--model_name", "--model_dir", "--predictor_host", "--predictor_protocol", "--predictor_use_ssl",
+                "--predictor_request_timeout_seconds", "--predictor_request_retries",
             ]
             var flag = flags.first { message.contains("'\($0)") }
             if flag == nil, message.contains("'-c") || message.contains("--config") { flag = "-c/--config" }
@@ -150,6 +155,25 @@ public enum KServeCommandLine {
             }
             o.modelName = name
         }
+        if let host = parsed.predictorHost { o.modelOptions["predictor_host"] = .string(host) }
+        if let text = parsed.predictorProtocol {
+            guard ["v1", "v2", "grpc-v2"].contains(text) else { throw bad("--predictor_protocol", "v1, v2 or grpc-v2", text) }
+            o.modelOptions["predictor_protocol"] = .string(text)
+        }
+        if let b = try bool(parsed.predictorUseSSL, "--predictor_use_ssl") { o.modelOptions["predictor_use_ssl"] = .bool(b) }
+        if let text = parsed.predictorRequestTimeoutSeconds {
+            guard let v = Double(text), v.isFinite, v > 0 else {
+                throw bad("--predictor_request_timeout_seconds", "a positive number of seconds", text)
+            }
+            o.modelOptions["predictor_request_timeout_seconds"] = .double(v)
+        }
+        if let text = parsed.predictorRequestRetries {
+            guard let n = ValueParsing.integer(text), n >= 0 else {
+                throw bad("--predictor_request_retries", "a non-negative integer", text)
+            }
+            o.modelOptions["predictor_request_retries"] = .int(n)
+        }
+        if parsed.enablePredictorHealthCheck { o.modelOptions["enable_predictor_health_check"] = .bool(true) }
         if let dir = parsed.modelDir {
             guard !dir.isEmpty else { throw bad("--model_dir", "a folder", dir) }
             o.modelDir = dir
@@ -221,6 +245,36 @@ struct KServeArguments: ParsableCommand {
         name: .customLong("model_dir"),
         help: ArgumentHelp("Sets the first [[models]] entry's path option.", valueName: "dir"))
     var modelDir: String?
+
+    @Option(
+        name: .customLong("predictor_host"),
+        help: ArgumentHelp("Sets the first [[models]] entry's predictor_host (a transformer).", valueName: "host[:port]"))
+    var predictorHost: String?
+
+    @Option(
+        name: .customLong("predictor_protocol"),
+        help: ArgumentHelp("Sets predictor_protocol of the first entry: v1, v2 or grpc-v2.", valueName: "protocol"))
+    var predictorProtocol: String?
+
+    @Option(
+        name: .customLong("predictor_use_ssl"),
+        help: ArgumentHelp("Sets predictor_use_ssl of the first entry.", valueName: "bool"))
+    var predictorUseSSL: String?
+
+    @Option(
+        name: .customLong("predictor_request_timeout_seconds"),
+        help: ArgumentHelp("Sets predictor_request_timeout_seconds of the first entry.", valueName: "seconds"))
+    var predictorRequestTimeoutSeconds: String?
+
+    @Option(
+        name: .customLong("predictor_request_retries"),
+        help: ArgumentHelp("Sets predictor_request_retries of the first entry.", valueName: "n"))
+    var predictorRequestRetries: String?
+
+    @Flag(
+        name: .customLong("enable_predictor_health_check"),
+        help: "Sets enable_predictor_health_check = true on the first entry.")
+    var enablePredictorHealthCheck = false
 
     @Option(
         name: .customShort("s"),

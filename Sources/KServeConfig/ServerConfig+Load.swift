@@ -85,9 +85,10 @@ extension ServerConfig {
         if let v = overrides.workers { server.workers = v }
         if let v = overrides.enableGRPC { grpc.enable = v }
         if let v = overrides.enableLatencyLogging { server.enableLatencyLogging = v }
-        if overrides.modelName != nil || overrides.modelDir != nil {
+        if overrides.modelName != nil || overrides.modelDir != nil || !overrides.modelOptions.isEmpty {
             guard !models.isEmpty else {
-                let flag = overrides.modelName != nil ? "--model_name" : "--model_dir"
+                let flag = overrides.modelName != nil
+                    ? "--model_name" : overrides.modelDir != nil ? "--model_dir" : "--" + (overrides.modelOptions.keys.sorted().first ?? "")
                 throw ConfigError(
                     file: cli, key: flag,
                     reason: "the config file \(configFile.map(quoted) ?? "") has no [[models]] entry to apply it to; "
@@ -105,6 +106,7 @@ extension ServerConfig {
             if let dir = overrides.modelDir {
                 models[0].options["path"] = .string(PathUtilities.absolute(dir))
             }
+            for (key, value) in overrides.modelOptions { models[0].options[key] = value }
         }
     }
 

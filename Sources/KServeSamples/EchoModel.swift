@@ -4,7 +4,7 @@ import KServe
 /// same shape, datatype and data, the request id and parameters, and each input's parameters on its output.
 /// `explain` answers like `predict`.
 open class EchoModel: Model, @unchecked Sendable {
-    public override init(name: String, returnResponseHeaders: Bool = false) {
+    public init(name: String, returnResponseHeaders: Bool = false) {
         super.init(name: name, returnResponseHeaders: returnResponseHeaders)
     }
 
@@ -89,5 +89,25 @@ public final class StreamModel: Model, @unchecked Sendable {
             continuation.onTermination = { _ in task.cancel() }
         }
         return .stream(stream, contentType: "application/x-ndjson")
+    }
+}
+
+/// `echo-headers`: echoes like `echo` and also returns the request headers the model received, so that a test can
+/// see what a transformer forwarded: v1 adds `"headers": {name: value}` next to `predictions`; v2 adds a response
+/// parameter `headers` holding the same object as a JSON string.
+public final class HeaderEchoModel: EchoModel, @unchecked Sendable {
+    public override func predict(_ payload: Payload, headers: Headers, responseHeaders: ResponseHeaders?) async throws -> Prediction {
+        let seen = JSONValue.object(JSONObject(headers.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) }))
+        switch try echo(payload) {
+        case .json(let json):
+            guard case .object(var object) = json else { return .json(json) }
+            object["headers"] = seen
+            return .json(.object(object))
+        case .response(var response):
+            response.parameters["headers"] = .string(seen.jsonString())
+            return .response(response)
+        case let other:
+            return other
+        }
     }
 }

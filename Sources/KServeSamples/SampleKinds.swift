@@ -1,7 +1,7 @@
 import KServe
 
 /// The sample model kinds built into `kserve-master`: `echo`, `sleep`, `fp16-output`, `fp16-input`, `broken`,
-/// `stream`, `crash`.
+/// `stream`, `crash`, `transformer` (identity pre/postprocess in front of a remote predictor), `echo-headers`.
 public enum SampleKinds {
     /// Registers every sample kind on a server.
     public static func register(on server: ModelServer) {
@@ -28,6 +28,16 @@ public enum SampleKinds {
         server.registerKind("crash") { entry in
             try entry.expectOnly([])
             return CrashModel(name: entry.name)
+        }
+        server.registerKind("transformer") { entry in
+            // Identity preprocess / postprocess; the default predict and explain forward to the entry's
+            // predictor_host / explainer_host (the server reads those keys before this factory runs).
+            try entry.expectOnly([])
+            return Model(name: entry.name)
+        }
+        server.registerKind("echo-headers") { entry in
+            try entry.expectOnly([])
+            return HeaderEchoModel(name: entry.name)
         }
         server.registerKind("stream") { entry in
             try entry.expectOnly(["count", "interval_ms"])

@@ -38,6 +38,36 @@ struct KServeCommandLineTests {
         #expect(o.unknown.isEmpty)
     }
 
+    @Test("KServe's transformer flags become [[models]] keys for the first entry")
+    func predictorFlags() throws {
+        let o = try KServeCommandLine.parse([
+            "-c", "k.conf", "--predictor_host", "svc.ns:8080", "--predictor_protocol=grpc-v2", "--predictor_use_ssl",
+            "true", "--predictor_request_timeout_seconds", "2.5", "--predictor_request_retries=3",
+            "--enable_predictor_health_check",
+        ]).overrides
+        #expect(o.modelOptions == [
+            "predictor_host": .string("svc.ns:8080"), "predictor_protocol": .string("grpc-v2"),
+            "predictor_use_ssl": .bool(true), "predictor_request_timeout_seconds": .double(2.5),
+            "predictor_request_retries": .int(3), "enable_predictor_health_check": .bool(true),
+        ])
+        #expect(o.unknown.isEmpty)
+        #expect(try KServeCommandLine.parse(["-c", "k"]).overrides.modelOptions.isEmpty)
+    }
+
+    @Test(
+        "Bad transformer flag values are errors naming the flag",
+        arguments: [
+            (["-c", "k", "--predictor_protocol", "v3"], "--predictor_protocol"),
+            (["-c", "k", "--predictor_use_ssl", "maybe"], "--predictor_use_ssl"),
+            (["-c", "k", "--predictor_request_timeout_seconds", "0"], "--predictor_request_timeout_seconds"),
+            (["-c", "k", "--predictor_request_timeout_seconds=soon"], "--predictor_request_timeout_seconds"),
+            (["-c", "k", "--predictor_request_retries", "-1"], "--predictor_request_retries"),
+        ])
+    func badPredictorFlags(args: [String], flag: String) {
+        let e = cliError(args)
+        #expect(e?.key == flag, "\(args)")
+    }
+
     @Test("Flags not given stay nil")
     func nothingGiven() throws {
         let o = try KServeCommandLine.parse(["-c", "k.conf"]).overrides
@@ -57,12 +87,12 @@ struct KServeCommandLineTests {
     @Test("Unknown flags and their values are collected, not errors")
     func unknownCollected() throws {
         let (path, o) = try KServeCommandLine.parse([
-            "--predictor_host", "svc:80", "-c", "k.conf", "--protocol=v2", "--enable_docs_url", "true", "-v",
+            "--storage_uri", "s3://b/m", "-c", "k.conf", "--protocol=v2", "--enable_docs_url", "true", "-v",
             "--http_port", "8085", "stray",
         ])
         #expect(path == "k.conf")
         #expect(o.httpPort == 8085)
-        #expect(o.unknown == ["--predictor_host", "svc:80", "--protocol=v2", "--enable_docs_url", "true", "-v", "stray"])
+        #expect(o.unknown == ["--storage_uri", "s3://b/m", "--protocol=v2", "--enable_docs_url", "true", "-v", "stray"])
     }
 
     @Test("An unknown single-dash word is collected, not split into short flags")

@@ -470,6 +470,21 @@ struct OverrideTests {
         #expect(c.models[1].options["path"] == nil)
     }
 
+    @Test("The transformer flags set their keys on the first [[models]] entry only")
+    func predictorFlagsApplyToFirstModel() throws {
+        var o = CommandLineOverrides(modelName: "tx")
+        o.modelOptions = ["predictor_host": .string("p:80"), "enable_predictor_health_check": .bool(true)]
+        let c = try parse(twoModels, o)
+        #expect(c.models[0].name == "tx")
+        #expect(c.models[0].options["predictor_host"] == .string("p:80"))
+        #expect(c.models[0].options["enable_predictor_health_check"] == .bool(true))
+        #expect(c.models[1].options["predictor_host"] == nil)
+        var bare = CommandLineOverrides()
+        bare.modelOptions = ["predictor_host": .string("p:80")]
+        let e = configError { _ = try parse("", bare) }
+        #expect(e?.key == "--predictor_host")
+    }
+
     @Test("A relative --model_dir is made absolute against the current directory")
     func relativeModelDir() throws {
         let c = try parse(twoModels, CommandLineOverrides(modelDir: "models/x"))

@@ -186,6 +186,7 @@ struct InferRequestGRPCTests {
             let bytes: [UInt8] = try message.serializedBytes()
             let back = try InferRequest.fromGRPC(try Inference_ModelInferRequest(serializedBytes: bytes))
             request.wireFormat = .grpc(rawInputs: raw)
+            request.hasRawInputs = raw
             #expect(back == request)
         }
         let fp16 = InferRequest(modelName: "m", inputs: [InferInput(name: "h", shape: [1], datatype: .fp16, data: .from([Float16(1)]))])

@@ -61,6 +61,24 @@ struct RequestEncodingAndParametersTests {
         #expect(back.inputs[0].parameters.isEmpty)
     }
 
+    @Test("A request that arrived binary remembers it and is forwarded binary again (transformers)")
+    func rawInputsForwardedBinary() throws {
+        let header = #"{"inputs":[{"name":"a","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":8}},"#
+            + #"{"name":"b","shape":[1],"datatype":"INT32","data":[7]}]}"#
+        let body = Array(header.utf8) + [0, 0, 0x80, 0x3F, 0, 0, 0, 0x40]
+        let r = try InferRequest.fromBytes(ArraySlice(body), jsonLength: header.utf8.count, modelName: "m")
+        #expect(r.hasRawInputs)
+        #expect(!(try InferRequest.fromJSON(ArraySlice(Array(#"{"inputs":[{"name":"b","shape":[1],"datatype":"INT32","data":[7]}]}"#.utf8)), modelName: "m").hasRawInputs))
+        let m = try r.toRest(rawInputs: r.hasRawInputs)
+        #expect(m.isBinary)
+        // every input goes raw, the JSON one too
+        #expect(m.binaryChunks.map(Array.init) == [[0, 0, 0x80, 0x3F, 0, 0, 0, 0x40], [7, 0, 0, 0]])
+        let back = try InferRequest.fromBytes(ArraySlice(m.joined()), jsonLength: m.jsonLength ?? 0, modelName: "m")
+        #expect(try back.inputs[0].asArray(of: Float.self) == [1, 2])
+        #expect(try back.inputs[1].asArray(of: Int32.self) == [7])
+        #expect(!(try r.toRest()).isBinary)  // without rawInputs, JSON as before
+    }
+
     @Test("request to_rest: a missing id becomes a uuid4")
     func requestUUID() throws {
         let r = InferRequest(modelName: "m", inputs: [InferInput(name: "a", shape: [1], datatype: .int8, data: .raw([5]))])

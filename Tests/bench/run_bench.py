@@ -6,10 +6,13 @@
 
 Servers (all on free loopback ports, started one after the other so that each start-to-ready time is measured on
 a quiet machine, then left running idle while the others are measured):
-  ours     kserve-master with a temp config: the echo model, 2 workers, nginx, gRPC on.
-  kserve   KServe 0.21 (Tests/bench/kserve_echo.py, the same echo model on KServe's Python SDK), --workers 2, gRPC on.
+  ours     kserve-master with a temp config: the echo model (+ the xgb model when the xgb workload runs), 2 workers,
+           nginx, gRPC on.
+  kserve   KServe 0.21 (Tests/bench/kserve_echo.py, the same echo model on KServe's Python SDK; + the xgb model with
+           xgbserver's model class from Tests/bench/kserve_xgb.py when the xgb workload runs), --workers 2, gRPC on.
   ceiling  2 minimal C libfcgi responders (Tests/bench/fcgi_ceiling.c) behind nginx rendered from the same
-           nginx/kserve.conf.template + kserve-locations.conf as ours (HTTP only).
+           nginx/kserve.conf.template + kserve-locations.conf as ours (HTTP only; runs no model: not started when
+           only model workloads run).
 
 Workloads (each at concurrency 1 and 16, each server in turn per workload so that drift hits all of them alike):
   v1       v1 small JSON predict            wrk + Tests/bench/wrk_v1_predict.lua
@@ -17,6 +20,13 @@ Workloads (each at concurrency 1 and 16, each server in turn per workload so tha
   v2bin    v2 binary 4 MB FP32 echo         wrk + Tests/bench/wrk_v2_binary.lua (binary_data_output)
   grpc     gRPC small ModelInfer            kserve-grpc-loadgen --workload small
   grpc4mb  gRPC 4 MB FP32 raw ModelInfer    kserve-grpc-loadgen --workload fp32-4mb
+  xgb      v1 XGBoost predict, 4 rows       wrk + Tests/bench/wrk_xgb_predict.lua; ours and KServe only (n/a for the
+                                            ceiling). The model (binary:logistic, 200 trees of depth 6, 30 features)
+                                            is trained at start into the temp folder by Tests/bench/kserve_xgb.py
+                                            --train in the KServe venv (deterministic, ~2-5 s); both servers serve
+                                            that same model.json, and their predictions for the benchmark request
+                                            are checked against each other and against xgboost's Booster.predict
+                                            (equal as float32, bit for bit) before measuring.
 A warm-up run (same load, discarded) precedes every measured run. Every load loop is bounded by time (the tool's
 duration plus a kill timeout) and by count (BENCH_MAX_REQUESTS / --max-requests); all targets are 127.0.0.1.
 
@@ -66,6 +76,7 @@ class Workload:
     lua: str = ""  # wrk script (http)
     grpc_workload: str = ""  # loadgen --workload (grpc)
     big: bool = False  # 4 MB payloads: longer timeouts
+    ceiling: bool = True  # the C ceiling answers it (False: a real model; ceiling n/a)
 
 
 WORKLOADS = {
@@ -74,10 +85,14 @@ WORKLOADS = {
     "v2bin": Workload("v2bin", "v2 binary 4 MB FP32 echo", "http", lua="wrk_v2_binary.lua", big=True),
     "grpc": Workload("grpc", "gRPC small ModelInfer", "grpc", grpc_workload="small"),
     "grpc4mb": Workload("grpc4mb", "gRPC 4 MB FP32 raw", "grpc", grpc_workload="fp32-4mb", big=True),
+    "xgb": Workload("xgb", "v1 XGBoost predict, 4 rows", "http", lua="wrk_xgb_predict.lua", ceiling=False),
 }
 
-FULL_PLAN = [(w, c) for w in ["v1", "v2json", "v2bin", "grpc", "grpc4mb"] for c in (1, 16)]
-QUICK_PLAN = [("v1", 16), ("v2json", 16), ("v2bin", 1), ("grpc", 16)]
+FULL_PLAN = [(w, c) for w in ["v1", "v2json", "v2bin", "grpc", "grpc4mb", "xgb"] for c in (1, 16)]
+QUICK_PLAN = [("v1", 16), ("v2json", 16), ("v2bin", 1), ("grpc", 16), ("xgb", 16)]
+
+XGB_MODEL = "xgb"  # the xgb workload's model name (also in wrk_xgb_predict.lua)
+XGB_ROWS = 4  # rows per request of the xgb workload
 
 SERVER_ORDER = ["ours", "kserve", "ceiling"]
 SERVER_TITLES = {"ours": "kserve-swift", "kserve": "KServe 0.21", "ceiling": "C libfcgi ceiling"}
@@ -452,9 +467,10 @@ class OursServer(Server):
     key = "ours"
 
     def __init__(self, workdir: Path, binary: Path, workers: int, grpc: bool, nginx_workers: int,
-                 nginx_template: Path):
+                 nginx_template: Path, xgb_model: Optional[Path] = None):
         super().__init__(workdir)
         self.binary = binary
+        self.xgb_model = xgb_model
         self.nginx_template = nginx_template
         self.workers = workers
         self.grpc_port = free_port() if grpc else None
@@ -488,6 +504,14 @@ class OursServer(Server):
             'kind = "echo"',
             "",
         ]
+        if self.xgb_model:
+            lines += [
+                "[[models]]",
+                f'name = "{XGB_MODEL}"',
+                'kind = "xgboost"',
+                f'path = "{self.xgb_model}"',
+                "",
+            ]
         return "\n".join(lines)
 
     def start(self) -> float:
@@ -523,18 +547,20 @@ class OursServer(Server):
 class KServeServer(Server):
     key = "kserve"
 
-    def __init__(self, workdir: Path, python: Path, workers: int):
+    def __init__(self, workdir: Path, python: Path, workers: int, xgb_model: Optional[Path] = None):
         super().__init__(workdir)
         self.python = python
         self.workers = workers
         self.grpc_port = free_port()
+        self.xgb_model = xgb_model
 
     def start(self) -> float:
         logf = open(self.log_path, "wb")
         t0 = time.monotonic()
+        xgb = ["--xgb_model_dir", str(self.xgb_model), "--xgb_model_name", XGB_MODEL] if self.xgb_model else []
         self.proc = REAPER.add(subprocess.Popen(
             [str(self.python), str(BENCH / "kserve_echo.py"), "--http_port", str(self.http_port),
-             "--grpc_port", str(self.grpc_port), "--workers", str(self.workers), "--model_name", MODEL],
+             "--grpc_port", str(self.grpc_port), "--workers", str(self.workers), "--model_name", MODEL] + xgb,
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, cwd=self.workdir,
             start_new_session=True))
         logf.close()
@@ -677,9 +703,93 @@ SMALL_V2 = (b'{"id":"bench","inputs":[{"name":"input-0","shape":[2,4],"datatype"
             b'"data":[6.8,2.8,4.8,1.4,6.0,3.4,4.5,1.6]}]}')
 
 
-def check_http(server: Server, wl: Workload) -> Optional[str]:
-    """None if the server answers the workload's request as an echo should, else what is wrong."""
+@dataclass
+class XgbSetup:
+    """The xgb workload's model and request (Tests/bench/kserve_xgb.py --train), and what each server answered."""
+    folder: Path
+    model_dir: Path  # the folder holding model.json (both servers find the file in it)
+    request: Path  # the v1 body, also read by wrk_xgb_predict.lua (BENCH_BODY_FILE)
+    body: bytes
+    expected: list  # Booster.predict in Python on the same rows
+    xgboost: str
+    train_s: float
+    answers: dict = field(default_factory=dict)  # server key -> predictions of the check request
+    agree: Optional[bool] = None  # None: nothing compared
+    detail: str = ""
+
+
+# Extra request bodies of wrk scripts (workload key -> file, passed as BENCH_BODY_FILE).
+BODY_FILES: dict[str, Path] = {}
+
+
+def prepare_xgb(python: Path, folder: Path) -> XgbSetup:
+    """Trains the benchmark model and writes its request (deterministic: the same files on every run)."""
+    t0 = time.monotonic()
+    rc, out, err = run_tool([str(python), str(BENCH / "kserve_xgb.py"), "--train", str(folder),
+                             "--rows", str(XGB_ROWS)], timeout=300)
+    train_s = time.monotonic() - t0
+    if rc != 0:
+        raise RuntimeError(f"{BENCH / 'kserve_xgb.py'} --train failed (exit {rc}): {(out + err).strip()[-300:]}")
+    expected = json.loads((folder / "expected.json").read_text())
+    request = folder / "request.json"
+    return XgbSetup(folder, folder / "model", request, request.read_bytes(), expected["predictions"],
+                    expected.get("xgboost", "?"), train_s)
+
+
+def f32_bits(v) -> Optional[int]:
+    """The float32 bit pattern of a JSON number (both servers' answers are float32 values), None if not a number."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
     try:
+        return struct.unpack("<I", struct.pack("<f", v))[0]
+    except (OverflowError, struct.error):
+        return None
+
+
+def compare_xgb(x: XgbSetup) -> None:
+    """Sets x.agree / x.detail: every server's predictions against xgboost's and against each other, as float32."""
+
+    def diff(a: list, b: list) -> Optional[str]:
+        if len(a) != len(b):
+            return f"{len(a)} vs {len(b)} values"
+        bad = [(i, u, v) for i, (u, v) in enumerate(zip(a, b)) if f32_bits(u) is None or f32_bits(u) != f32_bits(v)]
+        if not bad:
+            return None
+        i, u, v = bad[0]
+        return f"{len(bad)} of {len(a)} values differ, first [{i}]: {u!r} vs {v!r}"
+
+    named = [(SERVER_TITLES[k], x.answers[k]) for k in SERVER_ORDER if k in x.answers]
+    if not named:
+        x.agree, x.detail = None, "no server answered the check request"
+        return
+    pairs = [(f"{n} vs xgboost {x.xgboost} Booster.predict", a, x.expected) for n, a in named]
+    if len(named) == 2:
+        pairs.append((f"{named[0][0]} vs {named[1][0]}", named[0][1], named[1][1]))
+    found = [(what, d) for what, a, b in pairs for d in [diff(a, b)] if d]
+    x.agree = not found
+    if found:
+        x.detail = "; ".join(f"{what}: {d}" for what, d in found)
+    else:
+        x.detail = (f"{len(x.expected)} predictions equal as float32 ("
+                    + ", ".join(n for n, _ in named) + f", xgboost {x.xgboost})")
+
+
+def check_http(server: Server, wl: Workload, xgb: Optional[XgbSetup] = None) -> Optional[str]:
+    """None if the server answers the workload's request as it should (an echo, or the xgb model's predictions: kept
+    in xgb.answers for compare_xgb), else what is wrong."""
+    try:
+        if wl.key == "xgb":
+            if xgb is None:
+                return "no xgb model"
+            st, _, body = http_post(server.http_port, f"/v1/models/{XGB_MODEL}:predict", xgb.body,
+                                    {"Content-Type": "application/json"})
+            if st != 200:
+                return f"HTTP {st}: {body[:200]!r}"
+            preds = json.loads(body).get("predictions")
+            if not isinstance(preds, list) or len(preds) != len(xgb.expected):
+                return f"not {len(xgb.expected)} predictions: {body[:200]!r}"
+            xgb.answers[server.key] = preds
+            return None
         if wl.key == "v1":
             st, _, body = http_post(server.http_port, f"/v1/models/{MODEL}:predict", SMALL_V1,
                                     {"Content-Type": "application/json"})
@@ -788,6 +898,8 @@ def wrk_run(args, server: Server, wl: Workload, conc: int, seconds: float) -> di
     threads = 1 if conc == 1 else min(2, conc)
     timeout_s = 60 if wl.big else 10
     env = dict(os.environ, BENCH_MAX_REQUESTS=str(args.max_requests))
+    if wl.key in BODY_FILES:
+        env["BENCH_BODY_FILE"] = str(BODY_FILES[wl.key])
     cmd = [args.wrk, f"-t{threads}", f"-c{conc}", f"-d{max(1, round(seconds))}s", f"--timeout={timeout_s}s",
            "-s", str(BENCH / wl.lua), f"http://{HOST}:{server.http_port}"]
     rc, out, err = run_tool(cmd, timeout=seconds + timeout_s + 30, env=env)
@@ -941,7 +1053,7 @@ class Target:
     measured: str
 
 
-def evaluate_targets(results: dict, servers: dict[str, Server]) -> list[Target]:
+def evaluate_targets(results: dict, servers: dict[str, Server], xgb: Optional[XgbSetup] = None) -> list[Target]:
     def get(s: str, w: str, c: int) -> Optional[RunResult]:
         r = results.get((s, w, c))
         return r if r and r.ok() else None
@@ -981,6 +1093,9 @@ def evaluate_targets(results: dict, servers: dict[str, Server]) -> list[Target]:
             ok = None if not (o and k) else o.p50_ms <= k.p50_ms / 3
             check(f"gRPC 4 MB, c={c}: p50 <= 1/3 of KServe's", ok,
                   "n/a" if not (o and k) else f"{fmt_ms(o.p50_ms)} vs {fmt_ms(k.p50_ms)} ms")
+    if xgb is not None:
+        check("XGBoost v1 predict: predictions bit-identical (float32) to xgboost's Booster.predict, ours and KServe",
+              xgb.agree, xgb.detail or "n/a")
     ours = servers.get("ours")
     if ours:
         workers = [i for i in ours.procs.values() if i.role.startswith("worker")]
@@ -1001,13 +1116,18 @@ def results_table(plan, results) -> list[list[str]]:
     for w, c in plan:
         o, k, e = (results.get((s, w, c)) for s in SERVER_ORDER)
         row = [WORKLOADS[w].title, str(c)]
-        for r in (o, k, e):
-            if r is None:
+        for key, r in zip(SERVER_ORDER, (o, k, e)):
+            if key == "ceiling" and not WORKLOADS[w].ceiling:
+                row += ["n/a", "n/a", "n/a"]  # the C ceiling runs no model
+            elif r is None:
                 row += ["-", "-", "-"]
             else:
                 row += [fmt_rps(r.rps), fmt_ms(r.p50_ms), fmt_ms(r.p99_ms)]
         row.append(fmt_ratio(o.rps if o else None, k.rps if k else None))
-        row.append(fmt_ratio(o.rps if o else None, e.rps if e else None) if e else "-")
+        if not WORKLOADS[w].ceiling:
+            row.append("n/a")
+        else:
+            row.append(fmt_ratio(o.rps if o else None, e.rps if e else None) if e else "-")
         rows.append(row)
     return rows
 
@@ -1037,7 +1157,10 @@ def cpu_rows(plan, results) -> list[list[str]]:
         row = [WORKLOADS[w].title, str(c)]
         for key in SERVER_ORDER:
             r = results.get((key, w, c))
-            row.append("-" if r is None or r.cpu_us_per_req is None else f"{r.cpu_us_per_req:,.0f}")
+            if key == "ceiling" and not WORKLOADS[w].ceiling:
+                row.append("n/a")
+            else:
+                row.append("-" if r is None or r.cpu_us_per_req is None else f"{r.cpu_us_per_req:,.0f}")
         rows.append(row)
     return rows
 
@@ -1112,7 +1235,8 @@ def write_chart(path: Path, plan, results) -> Optional[str]:
     return None
 
 
-def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, servers, targets, problems) -> None:
+def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, servers, targets, problems,
+                   xgb: Optional[XgbSetup] = None) -> None:
     rel_chart = os.path.relpath(chart, path.parent)
     t_rows = [[t.text, t.measured, t.status] for t in targets]
     lines = [
@@ -1129,6 +1253,16 @@ def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, ser
         f"- Servers: ours = kserve-master (echo model, {args.workers} workers, nginx, gRPC process); KServe 0.21 = "
         f"Tests/bench/kserve_echo.py `--workers {args.workers}` (its defaults otherwise); ceiling = "
         f"{args.workers} C libfcgi responders (Tests/bench/fcgi_ceiling.c) behind nginx from the same template",
+    ]
+    if xgb is not None:
+        lines += [
+            f"- XGBoost workload: both servers also serve model `{XGB_MODEL}` (binary:logistic, 200 trees of depth 6, "
+            f"30 features; trained at start by `Tests/bench/kserve_xgb.py --train`, xgboost {xgb.xgboost}): ours as "
+            "a `kind = \"xgboost\"` entry, KServe with xgbserver's model class (Booster(nthread=1), DMatrix, "
+            f"predict, tolist); each request is v1 JSON with {len(xgb.expected)} rows; the C ceiling runs no model "
+            "(n/a). Model loading is part of both servers' start-to-ready and idle RSS in this run.",
+        ]
+    lines += [
         "",
         f"![throughput and p99 per workload]({rel_chart})",
         "",
@@ -1136,7 +1270,7 @@ def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, ser
         "",
         md_table(TABLE_HEAD, results_table(plan, results)),
         "",
-        "## Targets (issue 7)",
+        "## Targets (issues 7 and 8)",
         "",
         md_table(["target", "measured", "result"], t_rows),
         "",
@@ -1263,6 +1397,12 @@ def main() -> int:
         if s not in SERVER_ORDER:
             raise SystemExit(f"unknown server {s}")
 
+    problems: list[str] = []
+    # The C ceiling runs no model: not started when no workload of the plan is one it answers.
+    if "ceiling" in wanted and not any(WORKLOADS[w].ceiling for w, _ in plan):
+        wanted.remove("ceiling")
+        problems.append("the C ceiling was not started: it runs no model, and every workload of this run needs one")
+
     # What is missing is a clear error, not a crash half-way.
     missing = []
     if "ours" in wanted and not args.bin.exists():
@@ -1273,7 +1413,11 @@ def main() -> int:
         missing.append(f"C responder {args.ceiling} (cc -O2 -o ... Tests/bench/fcgi_ceiling.c -lfcgi)")
     if any(WORKLOADS[w].kind == "http" for w, _ in plan) and not shutil.which(args.wrk):
         missing.append("wrk (apt-get install wrk)")
-    problems: list[str] = []
+    if any(w == "xgb" for w, _ in plan) and not args.python.exists():
+        problems.append(f"no KServe venv python at {args.python} to train the XGBoost model: the xgb workload was "
+                        "skipped")
+        log(f"  warning: {problems[-1]}")
+        plan = [(w, c) for w, c in plan if w != "xgb"]
     if any(WORKLOADS[w].kind == "grpc" for w, _ in plan) and not args.loadgen.exists():
         problems.append(f"no gRPC load generator at {args.loadgen} (swift build -c release --product "
                         "kserve-grpc-loadgen): the gRPC workloads were skipped")
@@ -1297,17 +1441,32 @@ def main() -> int:
 
     servers: dict[str, Server] = {}
     results: dict[tuple[str, str, int], RunResult] = {}
+    xgb: Optional[XgbSetup] = None
     started_at = time.monotonic()
     try:
+        # 0. the XGBoost workload's model and request, before any server starts (both serve the same file)
+        if any(w == "xgb" for w, _ in plan):
+            log(f"training the XGBoost benchmark model ({BENCH / 'kserve_xgb.py'} --train, {args.python}) ...")
+            try:
+                xgb = prepare_xgb(args.python, tmp / "xgb")
+                BODY_FILES["xgb"] = xgb.request
+                log(f"  trained in {xgb.train_s:.1f} s (xgboost {xgb.xgboost}); model "
+                    f"{(xgb.model_dir / 'model.json').stat().st_size / 1e6:.1f} MB, request {len(xgb.body)} bytes")
+            except (RuntimeError, OSError, ValueError, KeyError) as e:
+                problems.append(f"the xgb workload was skipped: {str(e).splitlines()[0] if str(e) else e!r}")
+                log(f"  {e}")
+                plan = [(w, c) for w, c in plan if w != "xgb"]
+        xgb_dir = xgb.model_dir if xgb else None
+
         # 1. start each server alone, measure start-to-ready and idle RSS
         for key in SERVER_ORDER:
             if key not in wanted:
                 continue
             if key == "ours":
                 s: Server = OursServer(tmp / "ours", args.bin.resolve(), args.workers, ours_grpc, args.nginx_workers,
-                                       args.nginx_template.resolve())
+                                       args.nginx_template.resolve(), xgb_dir)
             elif key == "kserve":
-                s = KServeServer(tmp / "kserve", args.python, args.workers)
+                s = KServeServer(tmp / "kserve", args.python, args.workers, xgb_dir)
             else:
                 o = servers.get("ours")
                 s = CeilingServer(tmp / "ceiling", args.ceiling.resolve(), args.workers, args.nginx_workers,
@@ -1339,13 +1498,19 @@ def main() -> int:
             if wl.kind != "http":
                 continue
             for key, s in servers.items():
-                if s.ready_s is None:
+                if s.ready_s is None or (key == "ceiling" and not wl.ceiling):
                     continue
-                why = check_http(s, wl)
+                why = check_http(s, wl, xgb)
                 if why:
                     broken.add((key, w))
                     problems.append(f"{key} {w}: wrong answer to the check request: {why}")
                     log(f"  check {key} {w}: {why}")
+        if xgb is not None:
+            compare_xgb(xgb)
+            log(f"  xgb predictions: {'equal' if xgb.agree else 'DIFFER' if xgb.agree is False else 'n/a'}: "
+                f"{xgb.detail}")
+            if xgb.agree is False:
+                problems.append(f"xgb: the servers' predictions differ: {xgb.detail}")
 
         # 3. the load runs: per workload and concurrency, each server in turn
         jobs = []
@@ -1356,6 +1521,8 @@ def main() -> int:
                     continue
                 if WORKLOADS[w].kind == "grpc" and not s.grpc_port:
                     continue
+                if key == "ceiling" and not WORKLOADS[w].ceiling:
+                    continue  # runs no model: n/a in the tables
                 jobs.append((w, c, key))
         for n, (w, c, key) in enumerate(jobs, 1):
             wl, s = WORKLOADS[w], servers[key]
@@ -1389,11 +1556,11 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # 4. report
-    targets = evaluate_targets(results, servers)
+    targets = evaluate_targets(results, servers, xgb)
     print()
     print(text_table(TABLE_HEAD, results_table(plan, results)))
     print()
-    print(text_table(["target (issue 7)", "measured", "result"], [[t.text, t.measured, t.status] for t in targets]))
+    print(text_table(["target (issues 7, 8)", "measured", "result"], [[t.text, t.measured, t.status] for t in targets]))
     print()
     print(text_table(["server CPU µs/request"] + CPU_HEAD[1:], cpu_rows(plan, results)))
     print()
@@ -1414,7 +1581,7 @@ def main() -> int:
         why = write_chart(chart, plan, results)
         if why:
             problems.append(why)
-        write_markdown(md, chart, info, args, plan, results, servers, targets, problems)
+        write_markdown(md, chart, info, args, plan, results, servers, targets, problems, xgb)
         raw.write_text(json.dumps({
             "machine": info,
             "settings": {k: str(v) for k, v in vars(args).items()},
@@ -1422,6 +1589,9 @@ def main() -> int:
             "processes": {k: [vars(i) for i in s.procs.values()] for k, s in servers.items()},
             "ready_s": {k: s.ready_s for k, s in servers.items()},
             "targets": [vars(t) for t in targets],
+            "xgb": None if xgb is None else {
+                "xgboost": xgb.xgboost, "train_s": xgb.train_s, "request_bytes": len(xgb.body),
+                "expected": xgb.expected, "answers": xgb.answers, "agree": xgb.agree, "detail": xgb.detail},
         }, indent=1))
         if not args.quick and args.out_dir is None:
             if update_readme(REPO / "README.md", chart, info, plan, results, targets):

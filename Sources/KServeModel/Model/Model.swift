@@ -28,15 +28,34 @@ public protocol ModelObserver: Sendable {
 ///     }
 /// }
 /// ```
+///
+/// A transformer overrides `preprocess` / `postprocess` only: with a ``PredictorConfig/predictorHost`` the default
+/// `predict` sends the preprocessed payload to the remote predictor (v1, v2 or grpc-v2) and returns its answer.
 open class Model: InferenceModel, @unchecked Sendable {
     /// When true, `predict` and `postprocess` get a ``ResponseHeaders`` whose entries are added to the HTTP reply.
     public let returnResponseHeaders: Bool
     private let observers = Locked<[any ModelObserver]>([])
+    private let remote = Locked<(config: PredictorConfig, client: (any RemoteInferenceClient)?)>((PredictorConfig(), nil))
 
     /// Creates a model.
-    public init(name: String, returnResponseHeaders: Bool = false) {
+    /// - Parameters:
+    ///   - predictorConfig: where the default `predict` / `explain` forward (a transformer); none by default.
+    public init(name: String, predictorConfig: PredictorConfig = PredictorConfig(), returnResponseHeaders: Bool = false) {
         self.returnResponseHeaders = returnResponseHeaders
+        remote.value.config = predictorConfig
         super.init(name: name)
+    }
+
+    /// Where the default `predict` / `explain` forward; a `[[models]]` entry's `predictor_*` keys set it.
+    public var predictorConfig: PredictorConfig {
+        get { remote.value.config }
+        set { remote.withLock { $0.config = newValue } }
+    }
+
+    /// The client the default `predict` / `explain` use; the server installs its pooled one in every worker.
+    public var remoteClient: (any RemoteInferenceClient)? {
+        get { remote.value.client }
+        set { remote.withLock { $0.client = newValue } }
     }
 
     /// Adds an observer of per-phase timings (the server adds its metrics and latency logger).
@@ -47,15 +66,46 @@ open class Model: InferenceModel, @unchecked Sendable {
     /// Feature or data transformation before inference. Default: the payload unchanged.
     open func preprocess(_ payload: Payload, headers: Headers) async throws -> Payload { payload }
 
-    /// Inference. The default forwards to a remote predictor when one is configured (not built yet), so
-    /// without an override it answers 501 `Could not find predictor_host.`
+    /// Inference. The default forwards the payload to the remote predictor of ``predictorConfig`` (a transformer);
+    /// without a `predictor_host` it answers 501 `Could not find predictor_host.`
     open func predict(_ payload: Payload, headers: Headers, responseHeaders: ResponseHeaders?) async throws -> Prediction {
-        throw KServeError.notImplemented("Could not find predictor_host.")
+        let (config, client) = remote.value
+        guard config.predictorHost != nil else { throw KServeError.notImplemented("Could not find predictor_host.") }
+        guard let client else { throw Self.noClient(name) }
+        return try await client.predict(model: name, payload: payload, headers: headers, config: config)
     }
 
-    /// Explanation. Default: 501 `Could not find explainer_host.`
+    /// Explanation. The default forwards to the explainer of ``predictorConfig``
+    /// (`POST {explainer_host}/v1/models/{name}:explain`); without one it answers 501 `Could not find explainer_host.`
     open func explain(_ payload: Payload, headers: Headers) async throws -> Prediction {
-        throw KServeError.notImplemented("Could not find explainer_host.")
+        let (config, client) = remote.value
+        guard config.explainerHost != nil else { throw KServeError.notImplemented("Could not find explainer_host.") }
+        guard let client else { throw Self.noClient(name) }
+        return try await client.explain(model: name, payload: payload, headers: headers, config: config)
+    }
+
+    /// Whether the remote predictor is ready for this model: true unless ``PredictorConfig/enableHealthCheck`` is
+    /// on, then the predictor's answer (cached briefly by the client).
+    open func predictorReady() async -> Bool {
+        let (config, client) = remote.value
+        guard config.enableHealthCheck, config.predictorHost != nil else { return true }
+        guard let client else { return false }
+        return await client.modelReady(model: name, config: config)
+    }
+
+    /// Whether the remote predictor's server is ready (see ``predictorReady()``).
+    open func predictorServerReady() async -> Bool {
+        let (config, client) = remote.value
+        guard config.enableHealthCheck, config.predictorHost != nil else { return true }
+        guard let client else { return false }
+        return await client.serverReady(config: config)
+    }
+
+    private static func noClient(_ name: String) -> KServeError {
+        KServeError(
+            .internalError,
+            "Model \(name) forwards to a remote predictor but no client is installed: run it under ModelServer "
+                + "or set remoteClient")
     }
 
     /// Generation (`/v2/models/{m}/generate`). Default: 501.

@@ -52,7 +52,17 @@ public final class DataPlane: Sendable {
 
     /// The server is ready once this worker has attempted to load every model (a worker answers only after
     /// that). A model that failed to load is reported by its own readiness, not by the server's, as in KServe.
-    public func ready() async -> Bool { true }
+    ///
+    /// With `enable_predictor_health_check` on a transformer, the server is ready only while its predictor's
+    /// server reports ready too.
+    public func ready() async -> Bool {
+        for (_, model) in repository.models {
+            if let m = model as? Model, m.predictorConfig.enableHealthCheck, !(await m.predictorServerReady()) {
+                return false
+            }
+        }
+        return true
+    }
 
     /// The model registered under `name`.
     /// - Throws: modelNotFound.
@@ -69,9 +79,26 @@ public final class DataPlane: Sendable {
         return model
     }
 
-    /// Readiness of one model. - Throws: modelNotFound.
+    /// Readiness of one model: its own health and, with `enable_predictor_health_check`, its predictor's
+    /// readiness for it. - Throws: modelNotFound.
     public func modelReady(_ name: String) async throws -> Bool {
-        try await model(name).healthy()
+        let model = try model(name)
+        guard await model.healthy() else { return false }
+        if let m = model as? Model { return await m.predictorReady() }
+        return true
+    }
+
+    /// Checks a model's readiness for the readiness routes: its own health and, with
+    /// `enable_predictor_health_check`, its predictor's.
+    /// - Throws: modelNotFound, or modelNotReady naming the reason (the load failure or the predictor).
+    public func checkModelReady(_ name: String) async throws {
+        let model = try model(name)
+        guard await model.healthy() else { throw KServeError.modelNotReady(name, detail: model.notReadyReason) }
+        if let m = model as? Model, !(await m.predictorReady()) {
+            let host = m.predictorConfig.predictorHost ?? ""
+            throw KServeError.modelNotReady(
+                name, detail: "Its predictor at \(host) does not report it ready (enable_predictor_health_check).")
+        }
     }
 
     /// The configured version of a model.

@@ -80,8 +80,7 @@ public final class RESTRouter: Sendable {
             }
         }
         try allow(request, "GET")
-        let model = try dp.model(segment)
-        guard await model.healthy() else { throw KServeError.modelNotReady(segment, detail: model.notReadyReason) }
+        try await dp.checkModelReady(segment)
         return .json(.object(["name": .string(segment), "ready": .bool(true)]))
     }
 
@@ -187,8 +186,7 @@ public final class RESTRouter: Sendable {
         case "ready":
             try allow(request, "GET")
             try dp.checkVersion(name, version)
-            let model = try dp.model(name)
-            guard await model.healthy() else { throw KServeError.modelNotReady(name, detail: model.notReadyReason) }
+            try await dp.checkModelReady(name)
             return .json(.object(["name": .string(name), "ready": .bool(true)]))
         case "infer":
             try allow(request, "POST")

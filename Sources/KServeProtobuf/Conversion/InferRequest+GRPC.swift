@@ -55,7 +55,7 @@ extension InferRequest {
             modelName: model, inputs: inputs, id: request.id.isEmpty ? nil : request.id,
             parameters: .fromGRPC(request.parameters), requestOutputs: outputs.isEmpty ? nil : outputs,
             modelVersion: request.modelVersion.isEmpty ? nil : request.modelVersion,
-            wireFormat: .grpc(rawInputs: !raw.isEmpty))
+            wireFormat: .grpc(rawInputs: !raw.isEmpty), hasRawInputs: !raw.isEmpty)
     }
 
     /// KServe's `InferRequest.to_grpc`: this request as a `ModelInferRequest`.

@@ -35,7 +35,8 @@ extension InferRequest {
             inputs: doc.tensors.map {
                 InferInput(name: $0.name, shape: $0.shape, datatype: $0.datatype, data: $0.data, parameters: $0.parameters)
             },
-            id: doc.id, parameters: doc.parameters, requestOutputs: doc.requestedOutputs, wireFormat: .rest)
+            id: doc.id, parameters: doc.parameters, requestOutputs: doc.requestedOutputs, wireFormat: .rest,
+            hasRawInputs: doc.hasBinaryTensors)
     }
 }
 

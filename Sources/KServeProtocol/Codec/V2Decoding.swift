@@ -28,6 +28,8 @@ struct DecodedDocument {
     var tensors: [DecodedTensor] = []
     var sawTensors = false
     var requestedOutputs: [RequestedOutput]?
+    /// Whether some tensor's data followed the JSON (binary extension).
+    var hasBinaryTensors: Bool { tensors.contains { $0.binaryDataSize != nil } }
 }
 
 enum V2Decoder {

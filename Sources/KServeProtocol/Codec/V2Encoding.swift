@@ -159,9 +159,11 @@ extension InferRequest {
     /// others keep JSON `data`. The JSON is `{"id","model_name","inputs":[...]}` plus `outputs` (requested outputs)
     /// and `parameters` when present; a missing id is filled with a new UUID.
     ///
+    /// - Parameter rawInputs: send every input as raw binary data, whatever its `binary_data` parameter says (a
+    ///   transformer forwarding a request that arrived binary, see ``InferRequest/hasRawInputs``).
     /// - Throws: ``KServeError`` `invalidInput` for an input without data, with data that does not match its shape,
     ///   or FP16/BF16 data that would go as JSON.
-    public func toRest() throws -> RestMessage {
+    public func toRest(rawInputs: Bool = false) throws -> RestMessage {
         var json: [UInt8] = []
         var chunks: [ArraySlice<UInt8>] = []
         json.reserveCapacity(256)
@@ -179,7 +181,7 @@ extension InferRequest {
             }
             let count = try validatedElementCount(
                 data, shape: input.shape, datatype: input.datatype, tensor: label, code: .invalidInput)
-            let isBinary = input.parameters["binary_data"]?.boolValue == true
+            let isBinary = rawInputs || input.parameters["binary_data"]?.boolValue == true
             JSONWriter.appendRaw(#"{"name":"#, to: &json)
             JSONWriter.appendString(input.name, to: &json)
             JSONWriter.appendRaw(#","shape":"#, to: &json)
@@ -223,7 +225,7 @@ extension InferRequest {
             JSONWriter.appendParameters(parameters, to: &json)
         }
         json.append(UInt8(ascii: "}"))
-        let binary = !chunks.isEmpty || inputs.contains { $0.parameters["binary_data"]?.boolValue == true }
+        let binary = !chunks.isEmpty || rawInputs || inputs.contains { $0.parameters["binary_data"]?.boolValue == true }
         return RestMessage(json: json, binaryChunks: chunks, jsonLength: binary ? json.count : nil)
     }
 }

@@ -140,11 +140,23 @@ public struct InferRequest: Sendable, Hashable {
     public var requestOutputs: [RequestedOutput]?
     /// Where the request came from.
     public var wireFormat: WireFormat
+    /// Whether some input's data arrived as raw bytes (the REST binary extension or gRPC `raw_input_contents`).
+    /// A transformer's default `predict` forwards such a request with raw tensor data again (binary extension).
+    /// Defaults to what ``wireFormat`` says for gRPC, false for REST.
+    public var hasRawInputs: Bool
 
     public init(
         modelName: String, inputs: [InferInput], id: String? = nil, parameters: Parameters = [:],
-        requestOutputs: [RequestedOutput]? = nil, modelVersion: String? = nil, wireFormat: WireFormat = .rest
+        requestOutputs: [RequestedOutput]? = nil, modelVersion: String? = nil, wireFormat: WireFormat = .rest,
+        hasRawInputs: Bool? = nil
     ) {
+        if let hasRawInputs {
+            self.hasRawInputs = hasRawInputs
+        } else if case .grpc(let raw) = wireFormat {
+            self.hasRawInputs = raw
+        } else {
+            self.hasRawInputs = false
+        }
         self.modelName = modelName
         self.inputs = inputs
         self.id = id
