@@ -124,6 +124,7 @@ final class FastCGIServer: @unchecked Sendable {
         request.initialize(to: FCGX_Request())
         defer { request.deallocate() }
         FCGX_InitRequest(request, listenFD, 0)
+        let executor = LoopExecutor()
         var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)]
         while stopRequested == 0 {
             fds[0].revents = 0
@@ -139,7 +140,7 @@ final class FastCGIServer: @unchecked Sendable {
                 }
                 continue
             }
-            serve(request, loop: loop)
+            serve(request, loop: loop, executor: executor)
             FCGX_Finish_r(request)
         }
         FCGX_Free(request, 1)
@@ -149,25 +150,30 @@ final class FastCGIServer: @unchecked Sendable {
         FCGX_GetParam(name, envp).map { String(cString: $0) }
     }
 
-    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, loop: Int) {
+    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, loop: Int, executor: LoopExecutor) {
         let start = monotonicSeconds()
         let envp = request.pointee.envp
         var headers: Headers = [:]
         if var p = envp {
+            // Only HTTP_* and CONTENT_* parameters become headers; the others (about twenty per request from
+            // nginx) are skipped by their first bytes without building a String.
             while let entry = p.pointee {
-                let s = String(cString: entry)
-                if let eq = s.firstIndex(of: "=") {
-                    let key = s[..<eq]
-                    let value = String(s[s.index(after: eq)...])
-                    if key.hasPrefix("HTTP_") {
-                        headers[key.dropFirst(5).lowercased().replacingUnderscores()] = value
-                    } else if key == "CONTENT_TYPE", !value.isEmpty {
-                        headers["content-type"] = value
-                    } else if key == "CONTENT_LENGTH", !value.isEmpty {
-                        headers["content-length"] = value
-                    }
-                }
                 p += 1
+                if strncmp(entry, "HTTP_", 5) == 0 {
+                    guard let eq = strchr(entry + 5, 61 /* = */) else { continue }
+                    let name = UnsafeRawBufferPointer(start: entry + 5, count: eq - (entry + 5))
+                    let key = String(unsafeUninitializedCapacity: name.count) { out in
+                        for (i, b) in name.enumerated() {
+                            out[i] = b == UInt8(ascii: "_") ? UInt8(ascii: "-") : (b >= 65 && b <= 90 ? b | 0x20 : b)
+                        }
+                        return name.count
+                    }
+                    headers[key] = String(cString: eq + 1)
+                } else if strncmp(entry, "CONTENT_TYPE=", 13) == 0, entry[13] != 0 {
+                    headers["content-type"] = String(cString: entry + 13)
+                } else if strncmp(entry, "CONTENT_LENGTH=", 15) == 0, entry[15] != 0 {
+                    headers["content-length"] = String(cString: entry + 15)
+                }
             }
         }
         let method = param("REQUEST_METHOD", envp) ?? "GET"
@@ -190,15 +196,15 @@ final class FastCGIServer: @unchecked Sendable {
             let httpRequest = HTTPRequest(method: method, path: path, query: query, headers: headers, body: body)
             if isGRPC {
                 let router = self.router
-                response = blockingAwait {
+                response = executor.run {
                     await router.dataPlane.synchronize()
                     return await handleGRPC(httpRequest, dataPlane: router.dataPlane)
                 }
             } else {
-                response = blockingAwait { await self.router.handle(httpRequest) }
+                response = executor.run { await self.router.handle(httpRequest) }
             }
         }
-        let status = write(response, to: request.pointee.out)
+        let status = write(response, to: request.pointee.out, executor: executor)
         if accessLog {
             let ms = (monotonicSeconds() - start) * 1000
             logger.info("\(method) \(path)\(query.isEmpty ? "" : "?" + query) \(status) \(formatMillis(ms))ms")
@@ -223,7 +229,7 @@ final class FastCGIServer: @unchecked Sendable {
 
     /// Writes status, headers and body; returns the status written.
     @discardableResult
-    private func write(_ response: HTTPResponse, to out: UnsafeMutablePointer<FCGX_Stream>?) -> Int {
+    private func write(_ response: HTTPResponse, to out: UnsafeMutablePointer<FCGX_Stream>?, executor: LoopExecutor) -> Int {
         guard let out else { return response.status }
         var head = "Status: \(response.status) \(reasonPhrase(response.status))\r\n"
         for (k, v) in response.headers where isSafeHeader(k) && isSafeHeader(v) {
@@ -247,7 +253,7 @@ final class FastCGIServer: @unchecked Sendable {
             put(Array(head.utf8)[...], out)
             FCGX_FFlush(out)
             let box = UnsafeSendable(out)
-            blockingAwait {
+            executor.run {
                 do {
                     for try await chunk in stream {
                         Self.putStatic(chunk[...], box.value)
@@ -286,17 +292,78 @@ struct UnsafeSendable<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
 }
 
-/// Runs async work from a blocking accept-loop thread and waits for it.
-func blockingAwait<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-    let result = Locked<T?>(nil)
-    let semaphore = DispatchSemaphore(value: 0)
-    Task {
-        let value = await body()
-        result.value = value
-        semaphore.signal()
+/// The executor of one accept loop: Swift tasks started by the loop run their jobs on the loop's own thread.
+///
+/// A request is answered by an async task, but handing it to the global concurrent pool and waiting for it costs
+/// two thread wake-ups per request. Instead the task prefers this executor (SE-0417), and the loop's thread, while
+/// it waits, runs the jobs enqueued here: synchronous model code runs start to finish on the accept thread with no
+/// hand-off, and a model that awaits something else (a remote predictor, a sleep) is resumed on this thread when
+/// its continuation is enqueued. Child tasks inherit the preference; unstructured `Task {}` and actors do not.
+final class LoopExecutor: TaskExecutor, @unchecked Sendable {
+    // @unchecked: `jobs` and `finished` are only touched with `mutex` held.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var jobs: [UnownedJob] = []
+    private var finished = false
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
+        jobs.reserveCapacity(16)
     }
-    semaphore.wait()
-    return result.value!
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        condition.deallocate()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        pthread_mutex_lock(mutex)
+        jobs.append(unowned)
+        pthread_cond_signal(condition)
+        pthread_mutex_unlock(mutex)
+    }
+
+    private func markFinished() {
+        pthread_mutex_lock(mutex)
+        finished = true
+        pthread_cond_signal(condition)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Runs `body` as a task on this executor and runs its jobs on the calling thread until it has finished.
+    /// Call it from the loop's own thread only, one call at a time.
+    func run<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+        let result = Locked<T?>(nil)
+        pthread_mutex_lock(mutex)
+        finished = false
+        pthread_mutex_unlock(mutex)
+        Task(executorPreference: self) {
+            let value = await body()
+            result.value = value
+            self.markFinished()
+        }
+        let me = asUnownedTaskExecutor()
+        var batch: [UnownedJob] = []
+        batch.reserveCapacity(16)
+        while true {
+            pthread_mutex_lock(mutex)
+            while jobs.isEmpty && !finished { pthread_cond_wait(condition, mutex) }
+            if jobs.isEmpty {  // finished, nothing left to run
+                pthread_mutex_unlock(mutex)
+                break
+            }
+            swap(&batch, &jobs)
+            pthread_mutex_unlock(mutex)
+            for job in batch { job.runSynchronously(on: me) }
+            batch.removeAll(keepingCapacity: true)
+        }
+        guard let value = result.value else { preconditionFailure("LoopExecutor: the task finished without a value") }
+        return value
+    }
 }
 
 private func isSafeHeader(_ s: String) -> Bool {
