@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -249,4 +250,8 @@ __attribute__((constructor, used)) static void kserve_process_guards(int argc, c
     unsetenv("KSERVE_EXEC_GUARD");
     execv(target, argv);
     _exit(127);
+}
+
+int kserve_malloc_trim(void) {
+    return malloc_trim(0);
 }

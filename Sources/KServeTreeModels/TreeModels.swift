@@ -113,7 +113,14 @@ final class TreeModel<Booster: ServableBooster>: Model, @unchecked Sendable {
     }
 
     public override func inputTypes() -> [TensorMetadata] {
-        [TensorMetadata(name: "input-0", datatype: Booster.Value.dataType, shape: [-1, booster.value?.numFeatures ?? -1])]
+        let loaded = booster.value
+        var parameters: Parameters = [:]
+        if let names = loaded?.featureNames, !names.isEmpty {
+            parameters["feature_names"] = .json(.array(names.map { .string($0) }))
+        }
+        return [TensorMetadata(
+            name: "input-0", datatype: Booster.Value.dataType, shape: [-1, loaded?.numFeatures ?? -1],
+            parameters: parameters)]
     }
 
     public override func outputTypes() -> [TensorMetadata] {

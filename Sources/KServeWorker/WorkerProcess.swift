@@ -76,6 +76,9 @@ public struct WorkerProcess {
             }
         }
         if let store { await repository.converge(with: store) }
+        // Loading parses whole model files into temporary trees; give the freed heap back to the system so the
+        // idle worker's RSS is its models, not their parse garbage.
+        _ = kserve_malloc_trim()
 
         var versions: [String: String] = [:]
         for m in config.models { versions[m.name] = m.version }

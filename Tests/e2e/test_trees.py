@@ -157,6 +157,10 @@ def test_v2_binary_tensors_with_tritonclient(trees):
         meta = c.get_model_metadata("lgb-cat")
         assert meta["inputs"][0]["shape"] == [-1, 4] and meta["outputs"][0]["shape"] == [-1]
         assert meta["outputs"][0]["datatype"] == "FP64"
+        # the model's feature names, as saved in the file
+        line = next(ln for ln in (FIXTURES / SERVED["lgb-cat"] / "model.txt").read_text().splitlines()
+                    if ln.startswith("feature_names="))
+        assert meta["inputs"][0]["parameters"]["feature_names"] == line.split("=", 1)[1].split(" ")
     finally:
         c.close()
 

@@ -69,6 +69,10 @@ int kserve_wifsignaled(int status);
 int kserve_wtermsig(int status);
 int kserve_wcoredump(int status);
 
+/// glibc's malloc_trim(0): returns freed heap pages to the system (after loading models). Returns 1 if memory
+/// was released.
+int kserve_malloc_trim(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -195,8 +195,12 @@ public final class DataPlane: Sendable {
 }
 
 func tensorMetadataJSON(_ t: TensorMetadata) -> JSONValue {
-    .object(JSONObject([
+    var members: [(key: String, value: JSONValue)] = [
         ("name", .string(t.name)), ("datatype", .string(t.datatype.rawValue)),
         ("shape", .array(t.shape.map { .int(Int64($0)) })),
-    ]))
+    ]
+    if !t.parameters.isEmpty {
+        members.append(("parameters", .object(JSONObject(t.parameters.map { ($0.key, $0.value.jsonValue) }))))
+    }
+    return .object(JSONObject(members))
 }
