@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -254,4 +256,31 @@ __attribute__((constructor, used)) static void kserve_process_guards(int argc, c
 
 int kserve_malloc_trim(void) {
     return malloc_trim(0);
+}
+
+int kserve_accept_poller_create(int listen_fd, int wake_fd) {
+    int poller = epoll_create1(EPOLL_CLOEXEC);
+    if (poller < 0) return -1;
+    struct epoll_event listen_event = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data = { .fd = listen_fd } };
+    struct epoll_event wake_event = { .events = EPOLLIN, .data = { .fd = wake_fd } };
+    if (epoll_ctl(poller, EPOLL_CTL_ADD, listen_fd, &listen_event) != 0 ||
+        epoll_ctl(poller, EPOLL_CTL_ADD, wake_fd, &wake_event) != 0) {
+        int saved = errno;
+        close(poller);
+        errno = saved;
+        return -1;
+    }
+    return poller;
+}
+
+int kserve_accept_poller_wait(int poller, int wake_fd, int timeout_ms) {
+    struct epoll_event events[2];
+    int n = epoll_wait(poller, events, 2, timeout_ms);
+    if (n <= 0) return n;
+    int result = 0;
+    for (int i = 0; i < n; i++) {
+        if (events[i].data.fd == wake_fd) return 2;
+        result = 1;
+    }
+    return result;
 }

@@ -233,7 +233,13 @@ func printToStandardError(_ line: String) {
 }
 
 /// Sets up swift-log for a server process at the configured level.
+///
+/// Also pins the time zone for log timestamps: with `TZ` unset, glibc re-checks `/etc/localtime` (a `stat`) on every
+/// timestamp, two per request; `TZ=:/etc/localtime` reads it once (same zone, inherited by every child).
 public func bootstrapLogging(level: String) {
+    if getenv("TZ") == nil, access("/etc/localtime", R_OK) == 0 {
+        setenv("TZ", ":/etc/localtime", 0)
+    }
     let parsed = Logger.Level(rawValue: level.lowercased()) ?? (level.lowercased() == "warn" ? .warning : .info)
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)

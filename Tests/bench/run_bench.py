@@ -1374,6 +1374,12 @@ def parse_args() -> argparse.Namespace:
         a.big_seconds = a.seconds if a.quick else 2 * a.seconds
     if not (0 < a.seconds <= 600 and 0 < a.big_seconds <= 600 and 0 <= a.warmup <= 120):
         p.error("--seconds must be in (0, 600] and --warmup in [0, 120]")
+    # Servers start in their own folders: every path must be absolute (but not resolved: a venv's python is a
+    # symlink whose target would lose the venv).
+    for name in ("bin", "loadgen", "ceiling", "python"):
+        v = getattr(a, name, None)
+        if isinstance(v, Path):
+            setattr(a, name, Path(os.path.abspath(v)))
     return a
 
 

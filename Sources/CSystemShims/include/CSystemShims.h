@@ -69,6 +69,15 @@ int kserve_wifsignaled(int status);
 int kserve_wtermsig(int status);
 int kserve_wcoredump(int status);
 
+/// An epoll set for one accept loop: `listen_fd` with EPOLLIN | EPOLLEXCLUSIVE (a new connection wakes one waiting
+/// loop of the pool, not all of them) and `wake_fd` with EPOLLIN. Returns the epoll descriptor (close-on-exec), or
+/// -1 with errno.
+int kserve_accept_poller_create(int listen_fd, int wake_fd);
+
+/// Waits on a poller from kserve_accept_poller_create: 2 when `wake_fd` is readable (stop), 1 when the listening
+/// socket is, 0 on timeout, -1 on error (errno; EINTR included).
+int kserve_accept_poller_wait(int poller, int wake_fd, int timeout_ms);
+
 /// glibc's malloc_trim(0): returns freed heap pages to the system (after loading models). Returns 1 if memory
 /// was released.
 int kserve_malloc_trim(void);

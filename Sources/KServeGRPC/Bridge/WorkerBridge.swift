@@ -16,7 +16,7 @@ final class WorkerBridge: Sendable {
     let logger: Logger
 
     init(socketPath: String, group: any EventLoopGroup, maxConcurrentCalls: Int, queueTimeout: Duration, logger: Logger) {
-        self.client = FastCGIClient(socketPath: socketPath, group: group)
+        self.client = FastCGIClient(socketPath: socketPath, threads: maxConcurrentCalls)
         self.limiter = CallLimiter(limit: maxConcurrentCalls)
         self.queueTimeout = queueTimeout
         self.logger = logger

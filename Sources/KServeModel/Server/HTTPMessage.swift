@@ -102,19 +102,4 @@ extension String {
 }
 
 /// A random (version 4) UUID string, for response ids and CloudEvent ids.
-public func uuid4() -> String {
-    var g = SystemRandomNumberGenerator()
-    var bytes = [UInt8](repeating: 0, count: 16)
-    for i in 0..<16 { bytes[i] = UInt8.random(in: 0...255, using: &g) }
-    bytes[6] = (bytes[6] & 0x0F) | 0x40
-    bytes[8] = (bytes[8] & 0x3F) | 0x80
-    let hex = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(36)
-    for (i, b) in bytes.enumerated() {
-        if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
-        out.append(hex[Int(b >> 4)])
-        out.append(hex[Int(b & 0x0F)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+public func uuid4() -> String { makeUUID4() }

@@ -34,19 +34,28 @@ func binaryChunk(_ data: TensorData, tensor: String, code: KServeError.Code) thr
 }
 
 /// A random (version 4) UUID string, as Python's `str(uuid.uuid4())`.
-func makeUUID4() -> String {
+/// A random (version 4) UUID in its lower-case text form: 128 bits from the system generator in two draws (one
+/// `getrandom` each, not one per byte).
+public func makeUUID4() -> String {
     var g = SystemRandomNumberGenerator()
-    var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }
-    bytes[6] = bytes[6] & 0x0F | 0x40
-    bytes[8] = bytes[8] & 0x3F | 0x80
+    let high = g.next() as UInt64, low = g.next() as UInt64
     let hex = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for (i, b) in bytes.enumerated() {
-        if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
-        out.append(hex[Int(b >> 4)])
-        out.append(hex[Int(b & 0xF)])
+    return String(unsafeUninitializedCapacity: 36) { out in
+        var n = 0
+        for i in 0..<16 {
+            var b = UInt8(truncatingIfNeeded: (i < 8 ? high : low) >> (UInt64(7 - i % 8) * 8))
+            if i == 6 { b = b & 0x0F | 0x40 }
+            if i == 8 { b = b & 0x3F | 0x80 }
+            if i == 4 || i == 6 || i == 8 || i == 10 {
+                out[n] = UInt8(ascii: "-")
+                n += 1
+            }
+            out[n] = hex[Int(b >> 4)]
+            out[n + 1] = hex[Int(b & 0xF)]
+            n += 2
+        }
+        return n
     }
-    return String(decoding: out, as: UTF8.self)
 }
 
 extension InferResponse {

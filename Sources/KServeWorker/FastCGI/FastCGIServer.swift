@@ -62,7 +62,7 @@ func requestStop() {
 /// `FCGX_Request`, handing every request to the ``RESTRouter``. ``onRequest`` is called with the loop's number
 /// when a request starts and when it ends (the scoreboard, the slow log and recycling hang there).
 ///
-/// Each loop blocks in `poll` on the listening socket and the wake-up pipe, then in `FCGX_Accept_r`
+/// Each loop blocks in `epoll_wait` on the listening socket (EPOLLEXCLUSIVE) and the wake-up pipe, then in `FCGX_Accept_r`
 /// (the socket is non-blocking, so a connection another worker took returns EAGAIN and the loop polls again).
 /// The request is answered on Swift concurrency (the loop's thread waits), so async model code never blocks
 /// another loop, and `[server] threads` loops overlap I/O-bound models.
@@ -125,13 +125,26 @@ final class FastCGIServer: @unchecked Sendable {
         defer { request.deallocate() }
         FCGX_InitRequest(request, listenFD, 0)
         let executor = LoopExecutor()
+        // One epoll set per loop: the listening socket with EPOLLEXCLUSIVE, so a new connection wakes one waiting
+        // loop of the whole pool instead of every one of them (the others would only get EAGAIN from accept), and
+        // the stop pipe.
+        let poller = kserve_accept_poller_create(listenFD, wakeDescriptor)
+        defer { if poller >= 0 { close(poller) } }
         var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)]
         while stopRequested == 0 {
-            fds[0].revents = 0
-            fds[1].revents = 0
-            let n = poll(&fds, 2, 1000)
-            if stopRequested != 0 || fds[1].revents != 0 { break }
-            if n <= 0 { continue }
+            var listenReady = false
+            if poller >= 0 {
+                let ready = kserve_accept_poller_wait(poller, wakeDescriptor, 1000)
+                if stopRequested != 0 || ready == 2 { break }
+                listenReady = ready == 1
+            } else {  // no epoll (never on Linux >= 4.5): poll, which wakes every loop
+                fds[0].revents = 0
+                fds[1].revents = 0
+                let n = poll(&fds, 2, 1000)
+                if stopRequested != 0 || fds[1].revents != 0 { break }
+                listenReady = n > 0
+            }
+            if !listenReady { continue }
             let rc = FCGX_Accept_r(request)
             if rc < 0 {
                 if rc != -EAGAIN && rc != -EINTR && rc != -EWOULDBLOCK {
