@@ -147,6 +147,21 @@ def rss_kb(pid: int) -> Optional[int]:
     return None
 
 
+def private_kb(pid: int) -> Optional[tuple[int, int]]:
+    """(USS, PSS) in kB from /proc/PID/smaps_rollup: the memory only this process holds (private pages) and its
+    proportional share of the pages it shares (the binary's code, shared libraries)."""
+    try:
+        uss = pss = 0
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                uss += int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+        return uss, pss
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -358,6 +373,8 @@ class ProcInfo:
     pid: int
     role: str
     idle_kb: Optional[int] = None
+    idle_uss_kb: Optional[int] = None
+    idle_pss_kb: Optional[int] = None
     peak_kb: Optional[int] = None
 
 
@@ -433,6 +450,9 @@ class Server:
                     continue
                 if idle:
                     info.idle_kb = kb
+                    priv = private_kb(info.pid)
+                    if priv:
+                        info.idle_uss_kb, info.idle_pss_kb = priv
                 info.peak_kb = max(info.peak_kb or 0, kb)
 
     def cpu(self) -> float:
@@ -1168,6 +1188,9 @@ def cpu_rows(plan, results) -> list[list[str]]:
 CPU_HEAD = ["workload", "c", "ours", "KServe", "ceiling"]
 
 
+RSS_HEAD = ["server", "process", "pid", "idle RSS MB", "idle USS MB", "idle PSS MB", "peak RSS MB"]
+
+
 def rss_rows(servers: dict[str, Server]) -> list[list[str]]:
     rows = []
     for key in SERVER_ORDER:
@@ -1176,8 +1199,11 @@ def rss_rows(servers: dict[str, Server]) -> list[list[str]]:
             continue
         infos = sorted(s.procs.values(), key=lambda i: (i.role, i.pid))
         for i in infos:
-            rows.append([SERVER_TITLES[key], i.role, str(i.pid), fmt_mb(i.idle_kb), fmt_mb(i.peak_kb)])
+            rows.append([SERVER_TITLES[key], i.role, str(i.pid), fmt_mb(i.idle_kb), fmt_mb(i.idle_uss_kb),
+                         fmt_mb(i.idle_pss_kb), fmt_mb(i.peak_kb)])
         rows.append([SERVER_TITLES[key], "total", "", fmt_mb(sum(i.idle_kb or 0 for i in infos) or None),
+                     fmt_mb(sum(i.idle_uss_kb or 0 for i in infos) or None),
+                     fmt_mb(sum(i.idle_pss_kb or 0 for i in infos) or None),
                      fmt_mb(sum(i.peak_kb or 0 for i in infos) or None)])
     return rows
 
@@ -1274,9 +1300,14 @@ def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, ser
         "",
         md_table(["target", "measured", "result"], t_rows),
         "",
-        "## Memory (VmRSS, MB): idle after start, peak while measured",
+        "## Memory (MB): idle after start, peak while measured",
         "",
-        md_table(["server", "process", "pid", "idle", "peak under load"], rss_rows(servers)),
+        "RSS counts every page a process maps, including the executable's code and shared libraries, which all of "
+        "a server's processes share (our master, workers and gRPC process run one binary): the kernel holds those "
+        "pages once. USS is what the process alone holds (its private pages: heap, stacks, written data); PSS adds "
+        "its share of the shared pages, so PSS sums to the server's real footprint.",
+        "",
+        md_table(RSS_HEAD, rss_rows(servers)),
         "",
         "## Server CPU per request (µs, all of the server's processes: user + system time / completed requests)",
         "",
@@ -1570,7 +1601,7 @@ def main() -> int:
     print()
     print(text_table(["server CPU µs/request"] + CPU_HEAD[1:], cpu_rows(plan, results)))
     print()
-    print(text_table(["server", "process", "pid", "idle MB", "peak MB"], rss_rows(servers)))
+    print(text_table(RSS_HEAD, rss_rows(servers)))
     print()
     print(text_table(["server", "ready ms", "gRPC open ms"], ready_rows(servers)))
     for p in problems:
