@@ -92,7 +92,13 @@ public struct GRPCProcess: Sendable {
             transport: .http2NIOPosix(
                 address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port),
                 transportSecurity: .plaintext,
-                config: .defaults { $0.rpc.maxRequestPayloadSize = Self.transportPayloadLimit(maxMessageSize) },
+                config: .defaults {
+                    $0.rpc.maxRequestPayloadSize = Self.transportPayloadLimit(maxMessageSize)
+                    // HTTP/2 defaults (16 KB frames, a 64 KB window) make a 4 MB request wait for 64 window
+                    // updates; let a whole message of the configured size flow in large frames (as grpcio does).
+                    $0.http2.maxFrameSize = 1 << 20
+                    $0.http2.targetWindowSize = min(max(maxMessageSize, 1 << 16), 16 << 20)
+                },
                 eventLoopGroup: group),
             services: [
                 InferenceProxyService(bridge: bridge, lifecycle: lifecycle, maxMessageSize: maxMessageSize),
