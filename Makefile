@@ -10,7 +10,7 @@ DEBUG_BIN := .build/debug/kserve-master
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := nginx libfcgi-dev libfcgi-bin pkg-config python3-venv protobuf-compiler
 
-.PHONY: deps build release run test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-deps bench-build clean
+.PHONY: deps build release run test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-trees bench-deps bench-build clean
 
 ## deps: install the system packages the build and the tests need (Debian).
 deps:
@@ -109,6 +109,13 @@ bench-build: bench-deps $(BENCH_CEILING)
 
 bench: bench-build $(BENCH_VENV)/.stamp
 	$(BENCH_RUN) $(BENCH_ARGS)
+
+## bench-trees: the XGBoost / LightGBM runtimes in-process (one thread) against xgboost / lightgbm in Python on the
+##   same models (100 and 500 trees): load, single-row and 1,000-row predict. Tests/bench/tree_bench.py trains them.
+bench-trees: $(BENCH_VENV)/.stamp
+	$(SWIFT) build -c release $(BENCH_BUILD_FLAGS) --product kserve-tree-bench
+	$(BENCH_PY) Tests/bench/tree_bench.py --out run/tree-bench
+	.build/release/kserve-tree-bench --dir run/tree-bench
 
 bench-quick: bench-build $(BENCH_VENV)/.stamp
 	$(BENCH_RUN) --quick --out-dir run/bench-quick $(BENCH_ARGS)

@@ -110,6 +110,7 @@ let package = Package(
             name: "KServe",
             dependencies: [
                 "KServeProtocol", "KServeModel", "KServeConfig", "KServeWorker", "KServeMaster", "KServeGRPC", "KServeRemote",
+                "CSystemShims", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),
         // Sample model kinds: echo, fp16-output, fp16-input, sleep, broken.

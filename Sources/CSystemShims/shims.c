@@ -284,3 +284,8 @@ int kserve_accept_poller_wait(int poller, int wake_fd, int timeout_ms) {
     }
     return result;
 }
+
+void kserve_tune_malloc(int mmap_threshold, int trim_threshold) {
+    mallopt(M_MMAP_THRESHOLD, mmap_threshold);
+    mallopt(M_TRIM_THRESHOLD, trim_threshold);
+}

@@ -1,3 +1,4 @@
+import CSystemShims
 import Glibc
 import KServeGRPC
 import KServeMaster
@@ -146,6 +147,11 @@ public final class ModelServer: Sendable {
             logger.critical("\(error)")
             exit(2)
         }
+        if role != "master" {
+            // Tensors of several MB are allocated and freed on every request: keep them in the heap (32 MB
+            // threshold) instead of mmap + page faults + munmap each time; trim only beyond 64 MB free.
+            kserve_tune_malloc(32 << 20, 64 << 20)
+        }
         switch role {
         case KServeProcessContract.grpcRole:
             exit(await GRPCProcess(config: config, logger: logger).run())
@@ -241,9 +247,5 @@ public func bootstrapLogging(level: String) {
         setenv("TZ", ":/etc/localtime", 0)
     }
     let parsed = Logger.Level(rawValue: level.lowercased()) ?? (level.lowercased() == "warn" ? .warning : .info)
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = parsed
-        return handler
-    }
+    LoggingSystem.bootstrap { label in ServerLogHandler(label: label, level: parsed) }
 }

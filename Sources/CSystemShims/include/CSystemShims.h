@@ -78,6 +78,12 @@ int kserve_accept_poller_create(int listen_fd, int wake_fd);
 /// socket is, 0 on timeout, -1 on error (errno; EINTR included).
 int kserve_accept_poller_wait(int poller, int wake_fd, int timeout_ms);
 
+/// Keeps large buffers in the heap: glibc serves allocations above its mmap threshold (128 KB at first) with a
+/// fresh mmap that is zero-filled page by page and unmapped on free, so every multi-megabyte tensor buffer costs
+/// thousands of page faults, and its dynamic threshold makes that depend on history. This fixes the threshold at
+/// `mmap_threshold` bytes and only trims the heap when more than `trim_threshold` bytes are free at its top.
+void kserve_tune_malloc(int mmap_threshold, int trim_threshold);
+
 /// glibc's malloc_trim(0): returns freed heap pages to the system (after loading models). Returns 1 if memory
 /// was released.
 int kserve_malloc_trim(void);
