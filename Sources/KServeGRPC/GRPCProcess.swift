@@ -83,7 +83,7 @@ public struct GRPCProcess: Sendable {
         let lifecycle = ProcessLifecycle()
         let group = MultiThreadedEventLoopGroup.singleton
         let bridge = WorkerBridge(
-            socketPath: config.socketPath, group: group, maxConcurrentCalls: options.maxConcurrentCalls,
+            socketPath: config.socketPath, maxConcurrentCalls: options.maxConcurrentCalls,
             queueTimeout: options.queueTimeout, logger: logger)
         let maxMessageSize = config.grpc.maxMessageSize
         let host = config.grpc.host == "localhost" ? "127.0.0.1" : config.grpc.host

@@ -2,7 +2,6 @@ import GRPCCore
 import KServeProtobuf
 import KServeProtocol
 import Logging
-import NIOCore
 
 /// Forwards gRPC calls to the model workers as FastCGI requests on their Unix socket, with bounded concurrency.
 ///
@@ -15,7 +14,7 @@ final class WorkerBridge: Sendable {
     let queueTimeout: Duration
     let logger: Logger
 
-    init(socketPath: String, group: any EventLoopGroup, maxConcurrentCalls: Int, queueTimeout: Duration, logger: Logger) {
+    init(socketPath: String, maxConcurrentCalls: Int, queueTimeout: Duration, logger: Logger) {
         self.client = FastCGIClient(socketPath: socketPath, threads: maxConcurrentCalls)
         self.limiter = CallLimiter(limit: maxConcurrentCalls)
         self.queueTimeout = queueTimeout
