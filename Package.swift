@@ -150,6 +150,9 @@ let package = Package(
             dependencies: ["KServeGRPC", "KServeProtobuf", "KServeProtocol", .product(name: "GRPCCore", package: "grpc-swift-2")],
             swiftSettings: upcoming),
         .testTarget(name: "KServeProtocolTests", dependencies: ["KServeProtocol"], swiftSettings: upcoming),
+        .testTarget(
+            name: "KServeRemoteTests", dependencies: ["KServeRemote", "KServeModel", "KServeProtocol"],
+            swiftSettings: upcoming),
         .testTarget(name: "KServeModelTests", dependencies: ["KServeModel", "KServeSamples"], swiftSettings: upcoming),
         .testTarget(name: "KServeConfigTests", dependencies: ["KServeConfig"], swiftSettings: upcoming),
         .testTarget(name: "KServeMasterTests", dependencies: ["KServeMaster", "KServeConfig"], swiftSettings: upcoming),
