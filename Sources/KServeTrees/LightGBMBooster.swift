@@ -71,6 +71,9 @@ public struct LightGBMBooster: Sendable {
     let leafValues: [Double]
     /// Per tree: the root node.
     let treeRoots: [Int32]
+    /// Every tree index sorted by depth (stable): the few-rows walk takes trees eight at a time in this order, so the
+    /// eight walked in lockstep have about the same depth and few steps are wasted on trees already at a leaf.
+    let treesByDepth: [Int32]
     /// Per tree: the node index of its leaf 0 and the index of its leaf 0 in `leafValues`.
     let treeLeafNodes: [Int32]
     let treeLeafValues: [Int32]
@@ -135,6 +138,9 @@ public struct LightGBMBooster: Sendable {
         self.treeLeafNodes = parsed.leafNodes
         self.treeLeafValues = parsed.leafValueStarts
         self.treeDepths = parsed.depths
+        self.treesByDepth = parsed.depths.indices.sorted {
+            (parsed.depths[$0], $0) < (parsed.depths[$1], $1)
+        }.map { Int32($0) }
         self.hasCategorical = !parsed.categorySets.isEmpty
         self.categorySets = parsed.categorySets
         self.categoryWords = parsed.categoryWords
@@ -212,32 +218,47 @@ public struct LightGBMBooster: Sendable {
                             let blockEnd = min(blockStart + 64, rows)
                             let count = blockEnd - blockStart
                             if !hasCategorical && count < 16 {
-                                // Few rows: walk 8 trees at once per row, then add their leaves in tree order.
-                                for r in 0..<count {
-                                    let row = xp + (blockStart + r) * f
-                                    var t = trees.lowerBound
-                                    while t < trees.upperBound {
-                                        let m = min(8, trees.upperBound - t)
-                                        var depth: Int32 = 0
-                                        for j in 0..<m {
-                                            idx[j] = treeRoots[t + j]
-                                            depth = max(depth, treeDepths[t + j])
+                                // Few rows: walk 8 trees at once per row, taking the trees in depth order so that
+                                // the 8 need about the same number of steps; keep each tree's leaf value, then add
+                                // them in tree order (the sum's order decides its bits).
+                                let all = trees.count == treesByDepth.count
+                                withUnsafeTemporaryAllocation(of: Double.self, capacity: trees.count) { values in
+                                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: trees.count) { order in
+                                        var m = 0
+                                        for t in treesByDepth where all || trees.contains(Int(t)) {
+                                            order[m] = t
+                                            m += 1
                                         }
-                                        for _ in 0..<depth {
-                                            for j in 0..<m { idx[j] = LGBWalker.step(nodes, idx[j], row) }
-                                        }
-                                        for j in 0..<m {
-                                            let tree = t + j
-                                            let value: Double
-                                            if treeIsLinear[tree] {
-                                                let leaf = Int(treeLeafValues[tree]) + Int(idx[j]) - Int(treeLeafNodes[tree])
-                                                value = linearOutput(leaf, row, nodes[Int(idx[j])].threshold)
-                                            } else {
-                                                value = nodes[Int(idx[j])].threshold
+                                        for r in 0..<count {
+                                            let row = xp + (blockStart + r) * f
+                                            var g = 0
+                                            while g < m {
+                                                let width = min(8, m - g)
+                                                var depth: Int32 = 0
+                                                for j in 0..<width {
+                                                    let tree = Int(order[g + j])
+                                                    idx[j] = treeRoots[tree]
+                                                    depth = max(depth, treeDepths[tree])
+                                                }
+                                                for _ in 0..<depth {
+                                                    for j in 0..<width { idx[j] = LGBWalker.step(nodes, idx[j], row) }
+                                                }
+                                                for j in 0..<width {
+                                                    let tree = Int(order[g + j])
+                                                    let node = Int(idx[j])
+                                                    if treeIsLinear[tree] {
+                                                        let leaf = Int(treeLeafValues[tree]) + node - Int(treeLeafNodes[tree])
+                                                        values[tree - trees.lowerBound] = linearOutput(leaf, row, nodes[node].threshold)
+                                                    } else {
+                                                        values[tree - trees.lowerBound] = nodes[node].threshold
+                                                    }
+                                                }
+                                                g += width
                                             }
-                                            out[(blockStart + r) * k + tree % k] += value
+                                            for tree in trees {
+                                                out[(blockStart + r) * k + tree % k] += values[tree - trees.lowerBound]
+                                            }
                                         }
-                                        t += m
                                     }
                                 }
                                 blockStart = blockEnd
