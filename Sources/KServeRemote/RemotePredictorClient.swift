@@ -59,39 +59,19 @@ public final class RemotePredictorClient: RemoteInferenceClient {
         guard let host = config.predictorHost else { throw KServeError.notImplemented("Could not find predictor_host.") }
         switch config.predictorProtocol {
         case .v1:
-            let body: (bytes: [UInt8], contentType: String)
-            switch payload {
-            case .json(let json): body = (json.serialized(), "application/json")
-            case .bytes(let bytes, let contentType): body = (bytes, contentType ?? "application/octet-stream")
-            case .request:
+            if case .request = payload {
                 throw KServeError.invalidInput(
                     "predictor_protocol is v1 but the request to forward is a v2 inference request; set "
                         + "predictor_protocol = \"v2\" or \"grpc-v2\", or return a JSON payload from preprocess")
             }
             let url = "\(scheme(config))://\(host)/v1/models/\(model):predict"
-            let answer = try await post(url: url, host: host, body: body.bytes, contentType: body.contentType,
-                                        extraHeaders: [], forwarding: headers, config: config)
+            let out = try Self.outgoing(payload, model: model, rawContentType: "application/octet-stream")
+            let answer = try await post(url: url, body: out, forwarding: headers, config: config)
             return try v1Prediction(answer, url: url)
         case .v2:
             let url = "\(scheme(config))://\(host)/v2/models/\(model)/infer"
-            let answer: HTTPAnswer
-            switch payload {
-            case .request(var request):
-                request.modelName = model
-                let message = try request.toRest(rawInputs: request.hasRawInputs)
-                var extra: [(String, String)] = []
-                if let jsonLength = message.jsonLength { extra.append(("inference-header-content-length", "\(jsonLength)")) }
-                answer = try await post(
-                    url: url, host: host, body: message.joined(),
-                    contentType: message.isBinary ? "application/octet-stream" : "application/json",
-                    extraHeaders: extra, forwarding: headers, config: config)
-            case .json(let json):
-                answer = try await post(url: url, host: host, body: json.serialized(), contentType: "application/json",
-                                        extraHeaders: [], forwarding: headers, config: config)
-            case .bytes(let bytes, let contentType):
-                answer = try await post(url: url, host: host, body: bytes, contentType: contentType ?? "application/json",
-                                        extraHeaders: [], forwarding: headers, config: config)
-            }
+            let out = try Self.outgoing(payload, model: model, rawContentType: "application/json")
+            let answer = try await post(url: url, body: out, forwarding: headers, config: config)
             return .response(try v2Response(answer, url: url))
         case .grpcV2:
             guard case .request(var request) = payload else {
@@ -108,25 +88,8 @@ public final class RemotePredictorClient: RemoteInferenceClient {
     public func explain(model: String, payload: Payload, headers: Headers, config: PredictorConfig) async throws -> Prediction {
         guard let host = config.explainerHost else { throw KServeError.notImplemented("Could not find explainer_host.") }
         let url = "\(scheme(config))://\(host)/v1/models/\(model):explain"
-        let body: [UInt8]
-        var contentType = "application/json"
-        var extra: [(String, String)] = []
-        switch payload {
-        case .json(let json): body = json.serialized()
-        case .bytes(let bytes, let type):
-            body = bytes
-            contentType = type ?? "application/octet-stream"
-        case .request(var request):
-            request.modelName = model
-            let message = try request.toRest(rawInputs: request.hasRawInputs)
-            body = message.joined()
-            if let jsonLength = message.jsonLength {
-                extra.append(("inference-header-content-length", "\(jsonLength)"))
-                contentType = "application/octet-stream"
-            }
-        }
-        let answer = try await post(url: url, host: host, body: body, contentType: contentType, extraHeaders: extra,
-                                    forwarding: headers, config: config, role: "explainer")
+        let out = try Self.outgoing(payload, model: model, rawContentType: "application/octet-stream")
+        let answer = try await post(url: url, body: out, forwarding: headers, config: config, role: "explainer")
         return try v1Prediction(answer, url: url, role: "explainer")
     }
 
@@ -206,19 +169,51 @@ public final class RemotePredictorClient: RemoteInferenceClient {
         }
     }
 
+    /// A body to send: its bytes, content type and extra headers.
+    struct OutgoingBody {
+        var bytes: ByteBuffer
+        var contentType: String
+        var extraHeaders: [(String, String)] = []
+    }
+
+    /// The body that carries `payload`: JSON, raw bytes (with their content type, else `rawContentType`), or a v2
+    /// request under `model` (the binary extension when its inputs arrived raw), written into one buffer with a
+    /// single copy of the tensor bytes.
+    static func outgoing(_ payload: Payload, model: String, rawContentType: String) throws -> OutgoingBody {
+        switch payload {
+        case .json(let json):
+            return OutgoingBody(bytes: ByteBuffer(bytes: json.serialized()), contentType: "application/json")
+        case .bytes(let bytes, let contentType):
+            return OutgoingBody(bytes: ByteBuffer(bytes: bytes), contentType: contentType ?? rawContentType)
+        case .request(var request):
+            request.modelName = model
+            let message = try request.toRest(rawInputs: request.hasRawInputs)
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(message.byteCount)
+            buffer.writeBytes(message.json)
+            for chunk in message.binaryChunks { buffer.writeBytes(chunk) }
+            guard let jsonLength = message.jsonLength else {
+                return OutgoingBody(bytes: buffer, contentType: "application/json")
+            }
+            return OutgoingBody(
+                bytes: buffer, contentType: "application/octet-stream",
+                extraHeaders: [("inference-header-content-length", "\(jsonLength)")])
+        }
+    }
+
     /// POSTs with the call's deadline, retrying only when the connection could not be made.
     private func post(
-        url: String, host: String, body: [UInt8], contentType: String, extraHeaders: [(String, String)],
-        forwarding headers: Headers, config: PredictorConfig, role: String = "predictor"
+        url: String, body: OutgoingBody, forwarding headers: Headers, config: PredictorConfig,
+        role: String = "predictor"
     ) async throws -> HTTPAnswer {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
-        request.headers.add(name: "content-type", value: contentType)
-        for (name, value) in extraHeaders { request.headers.add(name: name, value: value) }
+        request.headers.add(name: "content-type", value: body.contentType)
+        for (name, value) in body.extraHeaders { request.headers.add(name: name, value: value) }
         for name in PredictorConfig.forwardedHeaders {
             if let value = headers[name] { request.headers.add(name: name, value: value) }
         }
-        request.body = .bytes(ByteBuffer(bytes: body))
+        request.body = .bytes(body.bytes)
         let prepared = request
         let answer = try await withRetries(config: config, target: url, role: role) {
             try await self.execute(prepared, seconds: config.requestTimeoutSeconds)
@@ -239,8 +234,7 @@ public final class RemotePredictorClient: RemoteInferenceClient {
         let body: ByteBuffer
         do {
             body = try await response.body.collect(upTo: options.maxResponseBytes)
-        } catch let error as NIOTooManyBytesError {
-            _ = error
+        } catch is NIOTooManyBytesError {
             throw KServeError(
                 .badGateway, "The answer from \(request.url) is larger than the limit of \(options.maxResponseBytes) bytes")
         }
@@ -265,7 +259,7 @@ public final class RemotePredictorClient: RemoteInferenceClient {
                 if retryable, tries < config.requestRetries, !Task.isCancelled {
                     tries += 1
                     logger.warning("\(mapped.message); retry \(tries) of \(config.requestRetries)")
-                    try? await Task.sleep(for: .milliseconds(min(2000, 100 << min(tries - 1, 5))))
+                    try? await Task.sleep(for: Self.retryDelay(tries))
                     continue
                 }
                 logger.warning("\(mapped.message)")
@@ -273,6 +267,9 @@ public final class RemotePredictorClient: RemoteInferenceClient {
             }
         }
     }
+
+    /// The pause before retry `n` (1-based): 100 ms doubling, at most 2 s.
+    static func retryDelay(_ n: Int) -> Duration { .milliseconds(min(2000, 100 << min(max(n, 1) - 1, 5))) }
 
     private func classify(_ error: any Error, target: String, role: String, config: PredictorConfig) -> (KServeError, Bool) {
         if let e = error as? HTTPClientError {
@@ -435,7 +432,7 @@ public final class RemotePredictorClient: RemoteInferenceClient {
                 if error.code == .unavailable, tries < config.requestRetries, !Task.isCancelled {
                     tries += 1
                     logger.warning("\(mapped.message); retry \(tries) of \(config.requestRetries)")
-                    try? await Task.sleep(for: .milliseconds(min(2000, 100 << min(tries - 1, 5))))
+                    try? await Task.sleep(for: Self.retryDelay(tries))
                     continue
                 }
                 throw mapped

@@ -124,19 +124,6 @@ public final class Scoreboard: @unchecked Sendable {
 
     // MARK: - Raw access
 
-    @inline(__always)
-    func atomic(_ offset: Int) -> UnsafeAtomic<UInt64> {
-        UnsafeAtomic(at: base.advanced(by: offset).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
-    }
-
-    @inline(__always)
-    func load(_ offset: Int) -> UInt64 { atomic(offset).load(ordering: .relaxed) }
-
-    @inline(__always)
-    func store(_ value: UInt64, at offset: Int) { atomic(offset).store(value, ordering: .relaxed) }
-
-    @inline(__always)
-    func increment(_ offset: Int, by value: UInt64 = 1) { atomic(offset).wrappingIncrement(by: value, ordering: .relaxed) }
 
     /// Raises the value at `offset` to at least `value`.
     func raise(_ offset: Int, to value: UInt64) {
@@ -326,3 +313,28 @@ public func monotonicNanoseconds() -> UInt64 {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
+
+/// A view of words in the shared mapping (the scoreboard's header, one worker's slot), read and written as relaxed
+/// atomics by byte offset.
+protocol SharedWords {
+    var base: UnsafeMutableRawPointer { get }
+}
+
+extension SharedWords {
+    @inline(__always)
+    func atomic(_ offset: Int) -> UnsafeAtomic<UInt64> {
+        UnsafeAtomic(at: base.advanced(by: offset).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
+    }
+
+    @inline(__always)
+    func load(_ offset: Int) -> UInt64 { atomic(offset).load(ordering: .relaxed) }
+
+    @inline(__always)
+    func store(_ value: UInt64, at offset: Int) { atomic(offset).store(value, ordering: .relaxed) }
+
+    @inline(__always)
+    func increment(_ offset: Int, by value: UInt64 = 1) { atomic(offset).wrappingIncrement(by: value, ordering: .relaxed) }
+}
+
+extension Scoreboard: SharedWords {}
+extension ScoreboardSlot: SharedWords {}

@@ -41,17 +41,6 @@ public struct ScoreboardSlot: Sendable {
         static let lanes = 512
     }
 
-    @inline(__always)
-    func atomic(_ offset: Int) -> UnsafeAtomic<UInt64> {
-        UnsafeAtomic(at: base.advanced(by: offset).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
-    }
-
-    @inline(__always)
-    func load(_ offset: Int) -> UInt64 { atomic(offset).load(ordering: .relaxed) }
-
-    @inline(__always)
-    func store(_ value: UInt64, at offset: Int) { atomic(offset).store(value, ordering: .relaxed) }
-
     /// Zeroes every field.
     func reset() {
         atomic(Field.pid).store(0, ordering: .relaxed)

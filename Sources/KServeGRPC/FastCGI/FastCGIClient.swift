@@ -124,16 +124,17 @@ final class FastCGIClient: Sendable {
         if let writeError { return .failure(.closedEarly(POSIXFailure("write", writeError))) }
 
         var reader = FastCGIRecordReader()
-        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+        defer { buffer.deallocate() }
         while reader.end == nil {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let n = read(fd, buffer.baseAddress, buffer.count)
             if n < 0 {
                 if errno == EINTR { continue }
                 return .failure(.closedEarly(POSIXFailure("read", errno)))
             }
             if n == 0 { return .failure(.closedEarly(nil)) }
             do {
-                try buffer.withUnsafeBytes { try reader.consume(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                try reader.consume(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             } catch let error as FastCGIProtocolError {
                 return .failure(.protocolError(error.description))
             } catch {

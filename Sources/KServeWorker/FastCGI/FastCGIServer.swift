@@ -1,6 +1,5 @@
 import CFastCGI
 import CSystemShims
-import Dispatch
 import Glibc
 import KServeModel
 import KServeProtobuf
