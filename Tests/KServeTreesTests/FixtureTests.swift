@@ -136,4 +136,25 @@ struct FixtureTests {
             #expect(report == nil, "\(c.name) \(out.variant): \(report ?? "")")
         }
     }
+
+    /// Every fixture row predicted alone (the few-rows walker: plain comparisons for rows without NaN, the full
+    /// missing-value rules for the others and for 0s at zero-as-missing exceptions), against the library's output.
+    @Test("LightGBM single-row predictions are bit-identical", arguments: lgbCases)
+    func lightgbmSingleRows(_ c: FixtureCase) throws {
+        let booster = try LightGBMBooster(contentsOf: c.directory + "/" + c.model)
+        let x = readArray(c.directory + "/X.f64", as: Double.self)
+        for out in c.outputs {
+            let want = readArray(c.directory + "/" + out.file, as: Double.self)
+            let width = want.count / max(c.rows, 1)
+            var got: [Double] = []
+            for r in 0..<c.rows {
+                let row = Array(x[(r * c.cols)..<((r + 1) * c.cols)])
+                got += try booster.predict(features: row, rows: 1, rawScore: out.rawScore,
+                                           startIteration: out.startIteration, numIteration: out.numIteration).values
+            }
+            #expect(got.count == c.rows * width, "\(c.name) \(out.variant): count")
+            let report = mismatchReport(got, want) { $0.bitPattern }
+            #expect(report == nil, "\(c.name) \(out.variant) (single rows): \(report ?? "")")
+        }
+    }
 }

@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @testable import KServeTrees
 
@@ -63,6 +66,41 @@ struct LoaderTests {
         #expect(d("nan")?.isNaN == true)
         #expect(d("1.5x") == nil)
         #expect(d("") == nil)
+    }
+
+    /// LightGBM's 17-digit values take the extended-precision path; it must agree with the standard library on
+    /// every one, including exact Double midpoints and their neighbours (the cases double rounding gets wrong).
+    @Test("17-digit decimals parse to the standard library's bits")
+    func seventeenDigitDecimals() {
+        func d(_ s: String) -> Double? { Array(s.utf8).withUnsafeBytes { DecimalParsing.parseDoubleToken($0, 0, $0.count) } }
+        var state: UInt64 = 17
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state ^ (state >> 29)
+        }
+        func format17g(_ v: Double) -> String {
+            var buf = [CChar](repeating: 0, count: 48)
+            _ = withVaList([v]) { vsnprintf(&buf, buf.count, "%.17g", $0) }
+            return String(cString: buf)
+        }
+        var cases: [String] = []
+        for _ in 0..<20_000 {
+            // Doubles printed as LightGBM does (%.17g), over the exponents thresholds and leaf values use.
+            let v = Double(bitPattern: next() & 0x800F_FFFF_FFFF_FFFF | (UInt64(990 + next() % 70) << 52))
+            cases.append(format17g(v))
+        }
+        // Midpoints between neighbouring doubles, written exactly, and one unit of the last digit either side.
+        for _ in 0..<2_000 {
+            let m = (next() >> 11) | 1 << 52  // 53-bit significand
+            let mid = m * 2 + 1  // halfway between m and m + 1 at one more bit: < 2^54, exact in 17 digits
+            for delta in [-1, 0, 1] as [Int64] {
+                cases.append("\(Int64(mid) + delta)e-3")
+                cases.append("\(Int64(mid) + delta)")
+            }
+        }
+        var wrong: [String] = []
+        for s in cases where d(s)?.bitPattern != Double(s)?.bitPattern { wrong.append(s) }
+        #expect(wrong.isEmpty, "\(wrong.count) differ, e.g. \(wrong.prefix(5))")
     }
 
     /// Loading must fail with a message, never trap, whatever the bytes.
