@@ -374,6 +374,9 @@ public struct XGBoostBooster: Sendable {
                                     // Few rows: walk 8 trees at once per row, then add their leaves in tree order.
                                     for r in 0..<count {
                                         let row = xp + (blockStart + r) * f
+                                        let o = (blockStart + r) * g
+                                        // One output: sum in a register (a sum through memory waits on each store).
+                                        var sum = out[o]
                                         var t = trees.lowerBound
                                         while t < trees.upperBound {
                                             let m = min(8, trees.upperBound - t)
@@ -385,14 +388,20 @@ public struct XGBoostBooster: Sendable {
                                             for _ in 0..<depth {
                                                 for j in 0..<m { idx[j] = XGBWalker.step(nodes, idx[j], row) }
                                             }
-                                            let o = (blockStart + r) * g
-                                            if let weights = treeWeights {
+                                            if g == 1 {
+                                                if let weights = treeWeights {
+                                                    for j in 0..<m { sum += nodes[Int(idx[j])].value * weights[t + j] }
+                                                } else {
+                                                    for j in 0..<m { sum += nodes[Int(idx[j])].value }
+                                                }
+                                            } else if let weights = treeWeights {
                                                 for j in 0..<m { out[o + Int(treeGroups[t + j])] += nodes[Int(idx[j])].value * weights[t + j] }
                                             } else {
                                                 for j in 0..<m { out[o + Int(treeGroups[t + j])] += nodes[Int(idx[j])].value }
                                             }
                                             t += m
                                         }
+                                        if g == 1 { out[o] = sum }
                                     }
                                     blockStart = blockEnd
                                     continue
