@@ -46,6 +46,10 @@ var dir = "/tmp/tree-bench"
 var reps = 50
 var only: Set<String>? = nil
 var loadRepeats = 5
+/// `--record`: measure, keep per figure the best of this run and `swift.json`, print nothing but a line.
+/// `--table`: measure nothing, print the table from `python.json` and `swift.json`.
+var record = false
+var tableOnly = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -53,9 +57,12 @@ while let a = args.popFirst() {
     case "--reps": reps = Int(args.popFirst() ?? "") ?? reps
     case "--models": only = Set((args.popFirst() ?? "").split(separator: ",").map(String.init))
     case "--load-repeats": loadRepeats = Int(args.popFirst() ?? "") ?? loadRepeats
+    case "--record": record = true
+    case "--table": tableOnly = true
     case "-h", "--help":
-        print("usage: kserve-tree-bench [--dir DIR] [--reps N] [--models a,b] [--load-repeats N]")
+        print("usage: kserve-tree-bench [--dir DIR] [--reps N] [--models a,b] [--load-repeats N] [--record | --table]")
         print("  DIR is written by Tests/bench/tree_bench.py; times are thread CPU time, best of rounds of medians")
+        print("  --record keeps the best of this run and DIR/swift.json; --table prints from the recorded figures")
         exit(0)
     default: fail("unknown argument \(a)")
     }
@@ -108,7 +115,7 @@ func bestOfRounds(rounds: Int = 5, samples: Int, block: Int = 1, _ body: (Int) t
 }
 
 var results: [Row] = []
-for m in models {
+for m in models where !tableOnly {
     guard case .string(let name)? = m["name"], case .string(let kind)? = m["kind"], case .string(let file)? = m["file"],
         case .int(let featuresI)? = m["features"]
     else { continue }
@@ -145,6 +152,41 @@ for m in models {
     if sink.isNaN { print("(nan)") }
 }
 
+/// The figures recorded by earlier `--record` runs.
+let recorded = readBytes(dir + "/swift.json").flatMap { try? JSONValue.parse(ArraySlice($0)) }
+func recordedValue(_ model: String, _ key: String) -> Double? {
+    switch recorded?[model]?[key] {
+    case .double(let d)?: return d
+    case .int(let i)?: return Double(i)
+    default: return nil
+    }
+}
+if tableOnly {
+    for m in models {
+        guard case .string(let name)? = m["name"], let load = recordedValue(name, "load_ms"),
+            let single = recordedValue(name, "single_us"), let batch = recordedValue(name, "batch_us")
+        else { continue }
+        results.append(Row(name: name, loadMs: load, singleUs: single, batchUs: batch))
+    }
+    if results.isEmpty { fail("nothing recorded in \(dir)/swift.json; run with --record first") }
+}
+if record {
+    results = results.map { r in
+        Row(name: r.name, loadMs: min(r.loadMs, recordedValue(r.name, "load_ms") ?? .infinity),
+            singleUs: min(r.singleUs, recordedValue(r.name, "single_us") ?? .infinity),
+            batchUs: min(r.batchUs, recordedValue(r.name, "batch_us") ?? .infinity))
+    }
+    let entries = results.map { r in
+        "  \"\(r.name)\": {\"load_ms\": \(r.loadMs), \"single_us\": \(r.singleUs), \"batch_us\": \(r.batchUs)}"
+    }
+    let text = "{\n" + entries.joined(separator: ",\n") + "\n}\n"
+    guard let f = fopen(dir + "/swift.json", "w") else { fail("cannot write \(dir)/swift.json") }
+    fputs(text, f)
+    fclose(f)
+    print("recorded " + results.map { "\($0.name) \(fmt($0.singleUs, 2)) us" }.joined(separator: ", "))
+    exit(0)
+}
+
 func fmt(_ v: Double?, _ digits: Int = 1) -> String {
     guard let v, v.isFinite else { return "-" }
     var s = String(Int((v * pow(10, Double(digits))).rounded()))
@@ -170,5 +212,5 @@ for r in results {
                  fmt(nativeBatch.map { r.batchUs / $0 }, 2)]
     print(zip(cells, widths).map { pad($0, $1) }.joined(separator: "  "))
 }
-print("thread CPU time, one thread, best of 5 rounds of medians (single rows: 20 calls per clock read); '1 row' py = the KServe path (DMatrix / ndarray predict), native = inplace_predict for"
+print("thread CPU time, one thread, best of 5 rounds of medians (single rows: 20 calls per clock read, cycling through 1,000 rows), best of 3 runs taken in turn with Python's; '1 row' py = the KServe path (DMatrix / ndarray predict), native = inplace_predict for"
       + " XGBoost; x py = single-row speed-up over Python; /native = Swift 1000-row time over the library's.")
