@@ -86,6 +86,14 @@ enum DecimalParsing {
             var fracDigits = false
             while i < n, p[i] &- 48 < 10 {
                 fracDigits = true
+                // Past the leading zeros, eight digits at a time while they fit the 19 kept (LightGBM writes 17).
+                if digits > 0 && digits <= 11 && i + 8 <= n, let eight = eightDigits(p, i) {
+                    lit.mantissa = lit.mantissa &* 100_000_000 &+ eight
+                    digits += 8
+                    exp -= 8
+                    i += 8
+                    continue
+                }
                 let d = UInt64(p[i] &- 48)
                 if digits < 19 {
                     if !(digits == 0 && d == 0) {
@@ -122,6 +130,22 @@ enum DecimalParsing {
         lit.end = Int32(truncatingIfNeeded: i)
         pos = i
         return lit
+    }
+
+    /// The value of the eight ASCII digits at `i`, or nil if one of the eight bytes is not a digit (SWAR: one load,
+    /// three multiply-and-mask steps).
+    @inline(__always)
+    static func eightDigits(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt64? {
+        let v = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+        // Every byte is 0x30...0x39: high nibble 3, and adding 6 does not carry into the high nibble.
+        guard (v & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030,
+            ((v &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030
+        else { return nil }
+        var x = v &- 0x3030_3030_3030_3030
+        x = (x &* 10 &+ (x >> 8)) & 0x00FF_00FF_00FF_00FF
+        x = (x &* 100 &+ (x >> 16)) & 0x0000_FFFF_0000_FFFF
+        x = (x &* 10_000 &+ (x >> 32)) & 0x0000_0000_FFFF_FFFF
+        return x
     }
 
     /// The correctly rounded Double of a scanned literal.

@@ -617,12 +617,15 @@ struct LGBTextParser {
                 throw TreeModelError("line \(l.number): expected Tree=\(expectedTree)")
             }
             i += 1
-            var fields: [String: Line] = [:]
+            var fields = TreeFields()
             while i < lines.count, lines[i].start != lines[i].end {
                 let fl = lines[i]
-                let (k, v) = keyValue(fl)
-                if k == "Tree" || k == "end of trees" { break }
-                fields[k] = Line(start: v, end: fl.end, number: fl.number)
+                var k = fl.start
+                while k < fl.end && p[k] != UInt8(ascii: "=") { k += 1 }
+                if k == fl.end || (k - fl.start == 4 && matches(fl.start, "Tree")) { break }  // "end of trees", "Tree="
+                if let field = TreeFields.field(p, fl.start, k) {
+                    fields.lines[field] = Line(start: k + 1, end: fl.end, number: fl.number)
+                }
                 i += 1
             }
             try addTree(fields, index: index, line: l.number, into: &m)
@@ -631,6 +634,37 @@ struct LGBTextParser {
         guard sawEnd else { throw TreeModelError("the file is truncated: no \"end of trees\" line after \(expectedTree) trees") }
         guard m.roots.count % m.numTreePerIteration == 0 else {
             throw TreeModelError("\(m.roots.count) trees are not whole iterations of \(m.numTreePerIteration)")
+        }
+    }
+
+    /// Whether the bytes at `start` are `word`.
+    func matches(_ start: Int, _ word: StaticString) -> Bool {
+        let n = word.utf8CodeUnitCount
+        guard start + n <= p.count, let base = p.baseAddress else { return false }
+        return memcmp(base + start, word.utf8Start, n) == 0
+    }
+
+    /// The fields of one tree the loader reads, found by comparing each line's key bytes with these names (other
+    /// keys, such as `split_gain` or `internal_value`, are skipped without making a String of them).
+    struct TreeFields {
+        static let keys = ["num_leaves", "num_cat", "leaf_value", "is_linear", "leaf_const", "num_features",
+                           "leaf_features", "leaf_coeff", "split_feature", "threshold", "decision_type", "left_child",
+                           "right_child", "cat_boundaries", "cat_threshold"]
+        static let keyBytes: [[UInt8]] = keys.map { Array($0.utf8) }
+        var lines = [Line?](repeating: nil, count: keys.count)
+
+        /// The index in ``keys`` of the key `p[start..<end]`, if it is one.
+        static func field(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
+            guard let base = p.baseAddress else { return nil }
+            for (i, key) in keyBytes.enumerated() where key.count == end - start {
+                if key.withUnsafeBytes({ k in k.baseAddress.map { memcmp(base + start, $0, key.count) } ?? 1 }) == 0 { return i }
+            }
+            return nil
+        }
+
+        subscript(key: String) -> Line? {
+            guard let i = Self.keys.firstIndex(of: key) else { return nil }
+            return lines[i]
         }
     }
 
@@ -686,60 +720,41 @@ struct LGBTextParser {
         }
     }
 
-    /// The whitespace-separated tokens of a field as (start, end) ranges.
-    func tokens(_ l: Line) -> [(Int, Int)] {
-        var out: [(Int, Int)] = []
+    /// The values of a field, one pass over its bytes: tokens are separated by spaces, each parsed with `parse`.
+    func values<T>(_ f: TreeFields, _ key: String, count: Int?, tree: Int, kind: String,
+                   _ parse: (Int, Int) -> T?) throws(TreeModelError) -> [T] {
+        guard let l = f[key] else {
+            if count == 0 { return [] }
+            throw TreeModelError("tree \(tree): \(key)= is missing")
+        }
+        var out = [T]()
+        if let count { out.reserveCapacity(count) }
         var k = l.start
         while k < l.end {
             while k < l.end && p[k] == 0x20 { k += 1 }
             let s = k
             while k < l.end && p[k] != 0x20 { k += 1 }
-            if k > s { out.append((s, k)) }
-        }
-        return out
-    }
-
-    func doubles(_ f: [String: Line], _ key: String, count: Int, tree: Int) throws(TreeModelError) -> [Double] {
-        guard let l = f[key] else {
-            if count == 0 { return [] }
-            throw TreeModelError("tree \(tree): \(key)= is missing")
-        }
-        let toks = tokens(l)
-        guard toks.count == count else {
-            throw TreeModelError("tree \(tree) (line \(l.number)): \(key) has \(toks.count) values, expected \(count)")
-        }
-        var out = [Double]()
-        out.reserveCapacity(count)
-        for (s, e) in toks {
-            guard let v = DecimalParsing.parseDoubleToken(p, s, e) else {
-                throw TreeModelError("tree \(tree) (line \(l.number)): \(key) holds \"\(text(s, e))\", not a number")
+            guard k > s else { break }
+            guard let v = parse(s, k) else {
+                throw TreeModelError("tree \(tree) (line \(l.number)): \(key) holds \"\(text(s, k))\", not \(kind)")
             }
             out.append(v)
         }
-        return out
-    }
-
-    func ints(_ f: [String: Line], _ key: String, count: Int?, tree: Int) throws(TreeModelError) -> [Int] {
-        guard let l = f[key] else {
-            if count == 0 { return [] }
-            throw TreeModelError("tree \(tree): \(key)= is missing")
-        }
-        let toks = tokens(l)
-        if let count, toks.count != count {
-            throw TreeModelError("tree \(tree) (line \(l.number)): \(key) has \(toks.count) values, expected \(count)")
-        }
-        var out = [Int]()
-        out.reserveCapacity(toks.count)
-        for (s, e) in toks {
-            guard let v = DecimalParsing.parseIntToken(p, s, e) else {
-                throw TreeModelError("tree \(tree) (line \(l.number)): \(key) holds \"\(text(s, e))\", not an integer")
-            }
-            out.append(v)
+        if let count, out.count != count {
+            throw TreeModelError("tree \(tree) (line \(l.number)): \(key) has \(out.count) values, expected \(count)")
         }
         return out
     }
 
-    func addTree(_ f: [String: Line], index t: Int, line: Int, into m: inout LGBParsed) throws(TreeModelError) {
+    func doubles(_ f: TreeFields, _ key: String, count: Int, tree: Int) throws(TreeModelError) -> [Double] {
+        try values(f, key, count: count, tree: tree, kind: "a number") { s, e in DecimalParsing.parseDoubleToken(p, s, e) }
+    }
+
+    func ints(_ f: TreeFields, _ key: String, count: Int?, tree: Int) throws(TreeModelError) -> [Int] {
+        try values(f, key, count: count, tree: tree, kind: "an integer") { s, e in DecimalParsing.parseIntToken(p, s, e) }
+    }
+
+    func addTree(_ f: TreeFields, index t: Int, line: Int, into m: inout LGBParsed) throws(TreeModelError) {
         guard let nl = f["num_leaves"], let numLeaves = DecimalParsing.parseIntToken(p, nl.start, nl.end),
             numLeaves >= 1, numLeaves < 1 << 24
         else { throw TreeModelError("tree \(t) (line \(line)): num_leaves is missing or out of range") }
