@@ -77,13 +77,16 @@ let rowsF64: [Double] = rowBytes.withUnsafeBytes { raw in
     (0..<(raw.count / 8)).map { Double(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
 }
 
-func pyValue(_ model: String, _ key: String) -> Double? {
-    switch python?[model]?[key] {
+/// A number in a results file (`{model: {key: number}}`).
+func figure(_ file: JSONValue?, _ model: String, _ key: String) -> Double? {
+    switch file?[model]?[key] {
     case .double(let d)?: return d
     case .int(let i)?: return Double(i)
     default: return nil
     }
 }
+
+func pyValue(_ model: String, _ key: String) -> Double? { figure(python, model, key) }
 
 struct Row {
     var name: String
@@ -154,13 +157,7 @@ for m in models where !tableOnly {
 
 /// The figures recorded by earlier `--record` runs.
 let recorded = readBytes(dir + "/swift.json").flatMap { try? JSONValue.parse(ArraySlice($0)) }
-func recordedValue(_ model: String, _ key: String) -> Double? {
-    switch recorded?[model]?[key] {
-    case .double(let d)?: return d
-    case .int(let i)?: return Double(i)
-    default: return nil
-    }
-}
+func recordedValue(_ model: String, _ key: String) -> Double? { figure(recorded, model, key) }
 if tableOnly {
     for m in models {
         guard case .string(let name)? = m["name"], let load = recordedValue(name, "load_ms"),
