@@ -124,7 +124,6 @@ public final class Scoreboard: @unchecked Sendable {
 
     // MARK: - Raw access
 
-
     /// Raises the value at `offset` to at least `value`.
     func raise(_ offset: Int, to value: UInt64) {
         let a = atomic(offset)

@@ -721,14 +721,14 @@ struct LGBTextParser {
     }
 
     /// The values of a field, one pass over its bytes: tokens are separated by spaces, each parsed with `parse`.
-    func values<T>(_ f: TreeFields, _ key: String, count: Int?, tree: Int, kind: String,
+    func values<T>(_ f: TreeFields, _ key: String, count: Int, tree: Int, kind: String,
                    _ parse: (Int, Int) -> T?) throws(TreeModelError) -> [T] {
         guard let l = f[key] else {
             if count == 0 { return [] }
             throw TreeModelError("tree \(tree): \(key)= is missing")
         }
         var out = [T]()
-        if let count { out.reserveCapacity(count) }
+        out.reserveCapacity(count)
         var k = l.start
         while k < l.end {
             while k < l.end && p[k] == 0x20 { k += 1 }
@@ -740,7 +740,7 @@ struct LGBTextParser {
             }
             out.append(v)
         }
-        if let count, out.count != count {
+        if out.count != count {
             throw TreeModelError("tree \(tree) (line \(l.number)): \(key) has \(out.count) values, expected \(count)")
         }
         return out
@@ -750,7 +750,7 @@ struct LGBTextParser {
         try values(f, key, count: count, tree: tree, kind: "a number") { s, e in DecimalParsing.parseDoubleToken(p, s, e) }
     }
 
-    func ints(_ f: TreeFields, _ key: String, count: Int?, tree: Int) throws(TreeModelError) -> [Int] {
+    func ints(_ f: TreeFields, _ key: String, count: Int, tree: Int) throws(TreeModelError) -> [Int] {
         try values(f, key, count: count, tree: tree, kind: "an integer") { s, e in DecimalParsing.parseIntToken(p, s, e) }
     }
 

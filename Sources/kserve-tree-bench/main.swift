@@ -134,7 +134,8 @@ for m in models where !tableOnly {
             load = try bestOfRounds(rounds: 2, samples: loadRepeats) { _ in booster = try XGBoostBooster(contentsOf: path) }
             let x = rowsF64.map { Float($0) }
             let oneRows = (0..<rows).map { r in Array(x[(r * features)..<((r + 1) * features)]) }
-            // Single rows cycle through the 1,000 rows (the Python side repeats one row: a warmer branch predictor).
+            // Single rows cycle through the 1,000 rows, as on the Python side (one row repeated would warm the
+            // branch predictors).
             single = try bestOfRounds(samples: reps, block: 20) { i in
                 sink += Double(try booster.predict(features: oneRows[i % rows], rows: 1).values[0])
             }

@@ -33,8 +33,7 @@ func binaryChunk(_ data: TensorData, tensor: String, code: KServeError.Code) thr
     }
 }
 
-/// A random (version 4) UUID string, as Python's `str(uuid.uuid4())`.
-/// A random (version 4) UUID in its lower-case text form: 128 bits from the system generator in two draws (one
+/// A random (version 4) UUID string, as Python's `str(uuid.uuid4())` (lower-case text form): 128 bits from the system generator in two draws (one
 /// `getrandom` each, not one per byte).
 public func makeUUID4() -> String {
     var g = SystemRandomNumberGenerator()
