@@ -10,13 +10,37 @@ DEBUG_BIN := .build/debug/kserve-master
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := nginx libfcgi-dev libfcgi-bin pkg-config python3-venv protobuf-compiler
 
-.PHONY: deps build release run test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-trees bench-deps bench-build clean
+.PHONY: deps deps-apt build release run test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-trees bench-deps bench-build clean
 
-## deps: install the system packages the build and the tests need (Debian).
-deps:
+ORT_VERSION := 1.23.2
+ORT_WHEEL := onnxruntime-$(ORT_VERSION)-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl
+ORT_SHA256 := da44b99206e77734c5819aa2142c69e64f3b46edc3bd314f6a45a932defc0b3e
+ORT_DIR := .build/onnxruntime
+ORT_LIB := $(ORT_DIR)/libonnxruntime.so
+
+## deps: install the system packages the build and the tests need (Debian), and fetch the pinned artifacts
+## (the ONNX Runtime shared library).
+deps: deps-apt $(ORT_LIB)
+
+deps-apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+
+## The ONNX Runtime C library, from the PyPI `onnxruntime` wheel (the only reachable build of it): one pinned
+## version, its sha256 checked, the .so extracted to .build/onnxruntime/ (found there by the binary at run time;
+## it is loaded with dlopen, never linked). The wheel is CPython-tagged, so the download names 3.11 explicitly.
+$(ORT_LIB):
+	@mkdir -p $(ORT_DIR)/wheel
+	@[ -f $(ORT_DIR)/wheel/$(ORT_WHEEL) ] || python3 -m pip download -q --no-deps --only-binary=:all: \
+	  --python-version 3.11 --implementation cp --platform manylinux_2_28_x86_64 \
+	  -d $(ORT_DIR)/wheel onnxruntime==$(ORT_VERSION)
+	echo "$(ORT_SHA256)  $(ORT_DIR)/wheel/$(ORT_WHEEL)" | sha256sum -c --quiet - || \
+	  { echo "onnxruntime wheel checksum mismatch: delete $(ORT_DIR) and retry"; exit 1; }
+	python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
+	  n = "onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)"; open(sys.argv[2], "wb").write(z.read(n))' \
+	  $(ORT_DIR)/wheel/$(ORT_WHEEL) $(ORT_LIB).tmp
+	mv $(ORT_LIB).tmp $(ORT_LIB)
 
 # Explicit products: `--build-tests` would also build every dependency's plugin tools (protoc from C++ source).
 build: deps

@@ -119,9 +119,13 @@ let package = Package(
         .target(name: "KServeTrees", swiftSettings: upcoming),
         // Model kinds xgboost and lightgbm (xgbserver / lgbserver equivalents) over KServeTrees.
         .target(name: "KServeTreeModels", dependencies: ["KServe", "KServeTrees"], swiftSettings: upcoming),
+        // Our own declarations of the ONNX Runtime C API subset we call, and its dlopen loader (never linked).
+        .target(name: "CONNXRuntime"),
+        // Kind `onnx` and the SDK's ONNXSession over ONNX Runtime (library found and loaded at run time).
+        .target(name: "KServeONNX", dependencies: ["KServe", "KServeProtocol", "CONNXRuntime"], swiftSettings: upcoming),
         .executableTarget(
             name: "kserve-master",
-            dependencies: ["KServe", "KServeSamples", "KServeTreeModels"],
+            dependencies: ["KServe", "KServeSamples", "KServeTreeModels", "KServeONNX"],
             swiftSettings: upcoming),
         // Codec throughput benchmark (make bench-codec), prints MB/s.
         .executableTarget(name: "kserve-codec-bench", dependencies: ["KServeProtocol"], swiftSettings: upcoming),
@@ -162,6 +166,9 @@ let package = Package(
             dependencies: [
                 "KServeWorker", "KServeModel", "KServeProtobuf", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "KServeONNXTests", dependencies: ["KServeONNX", "KServeProtocol", "KServe"], exclude: ["Fixtures"],
             swiftSettings: upcoming),
         .testTarget(
             name: "KServeTreesTests", dependencies: ["KServeTrees", "KServeProtocol"], exclude: ["Fixtures"],

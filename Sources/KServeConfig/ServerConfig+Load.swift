@@ -181,6 +181,10 @@ struct ConfigFileParser {
             if config.server.logFile.contains("\0") || config.server.logFile.contains("\n") {
                 throw r.error("log_file", "expected a file path (or \"\" for stderr)")
             }
+            config.server.onnxruntimeLibrary = try r.string("onnxruntime_library", default: s.onnxruntimeLibrary)
+            if config.server.onnxruntimeLibrary.contains("\0") {
+                throw r.error("onnxruntime_library", "expected a file path (or \"\" to search the usual places)")
+            }
             try r.rejectUnknownKeys()
         }
         if let t = try section(root, "http") {

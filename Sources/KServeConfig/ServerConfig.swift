@@ -47,6 +47,10 @@ public struct ServerConfig: Sendable, Hashable {
     /// The FastCGI Unix socket (`[server] socket`, relative to the run folder) as an absolute path.
     public var socketPath: String { PathUtilities.resolve(server.socket, against: runDirectory) }
 
+    /// `[server] onnxruntime_library` as an absolute path, or nil to search the usual places.
+    public var onnxruntimeLibraryPath: String? {
+        server.onnxruntimeLibrary.isEmpty ? nil : PathUtilities.resolve(server.onnxruntimeLibrary, against: baseDirectory)
+    }
     /// The log file (`[server] log_file`) as an absolute path, or nil when logging to stderr.
     public var logFilePath: String? {
         server.logFile.isEmpty ? nil : PathUtilities.resolve(server.logFile, against: baseDirectory)
@@ -97,6 +101,9 @@ public struct ServerSection: Sendable, Hashable {
     /// `log_file`: a file every process (master, workers, nginx) logs to instead of the inherited stderr,
     /// relative to the config file's folder; reopened on SIGUSR1 (log rotation); `""` = stderr (default).
     public var logFile: String = ""
+    /// `onnxruntime_library`: the ONNX Runtime shared library to load first, relative to the config file's folder;
+    /// `""` (default) searches the usual places (see `ONNXRuntimeLibrary`).
+    public var onnxruntimeLibrary: String = ""
 
     /// The defaults.
     public init() {}

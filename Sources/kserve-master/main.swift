@@ -1,6 +1,7 @@
 // kserve-master: the master, worker and gRPC roles of the KServe model server, in one binary.
 import Glibc
 import KServe
+import KServeONNX
 import KServeSamples
 import KServeTreeModels
 
@@ -9,6 +10,7 @@ do {
     bootstrapLogging(level: server.config.server.logLevel)
     SampleKinds.register(on: server)
     TreeKinds.register(on: server)
+    ONNXKinds.register(on: server)
     await server.start()
 } catch let help as CommandLineHelpRequested {
     print(help.text)
