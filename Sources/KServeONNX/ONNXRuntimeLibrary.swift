@@ -6,8 +6,8 @@ import Synchronization
 /// The ONNX Runtime C library, loaded once per process with `dlopen` (never linked at build time).
 ///
 /// Search order, first hit wins:
-/// 1. the path set with ``ONNXRuntimeLibrary/configure(explicitPath:)`` (the `[onnx] library` config key), then the
-///    `KSERVE_ONNXRUNTIME_LIBRARY` environment variable;
+/// 1. the path set with ``ONNXRuntimeLibrary/configure(explicitPath:)`` (the `[server] onnxruntime_library` config
+///    key), else the `KSERVE_ONNXRUNTIME_LIBRARY` environment variable; when either is set, it is the only file tried;
 /// 2. `libonnxruntime.so` next to the executable, then in `../lib` relative to it;
 /// 3. the build tree's copy, `.build/onnxruntime/libonnxruntime.so`, which `make deps` extracts from the pinned
 ///    PyPI wheel (the package root is known at compile time, so a release binary finds it with no environment);
@@ -66,11 +66,12 @@ public final class ONNXRuntimeLibrary: Sendable {
         return try result.get()
     }
 
-    /// The files tried, in order.
+    /// The files tried, in order. A path named by the config key or the environment variable is the only one
+    /// tried: a configured library that is missing is a mistake to report, not to paper over with another copy.
     static func candidatePaths(explicit: String?) -> [String] {
+        if let explicit { return [explicit] }
+        if let env = getenv(environmentVariable), env.pointee != 0 { return [cString(env)] }
         var paths: [String] = []
-        if let explicit { paths.append(explicit) }
-        if let env = getenv(environmentVariable), env.pointee != 0 { paths.append(String(cString: env)) }
         if let exe = executableDirectory() {
             paths.append(exe + "/libonnxruntime.so")
             paths.append(exe + "/../lib/libonnxruntime.so")
@@ -127,7 +128,7 @@ public final class ONNXRuntimeLibrary: Sendable {
             .internalError,
             "the ONNX Runtime library (libonnxruntime.so) was not found; tried: \(tried.joined(separator: "; ")). "
                 + "Run `make deps` (it extracts the library from the pinned onnxruntime wheel on PyPI), or set "
-                + "[onnx] library in the config or \(environmentVariable) to the file's path"))
+                + "onnxruntime_library in the config's [server] section or \(environmentVariable) to the file's path"))
     }
 
     private static func initialize(api: UnsafePointer<KSOrtApi>, path: String, version: String) throws(KServeError) -> ONNXRuntimeLibrary {
