@@ -113,16 +113,16 @@ let package = Package(
                 "CSystemShims", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),
-        // Sample model kinds: echo, fp16-output, fp16-input, sleep, broken.
-        .target(name: "KServeSamples", dependencies: ["KServe"], swiftSettings: upcoming),
-        // Pure-Swift XGBoost (JSON/UBJ) and LightGBM (text) loaders and bit-exact predictors. No I/O beyond reading the file.
-        .target(name: "KServeTrees", swiftSettings: upcoming),
-        // Model kinds xgboost and lightgbm (xgbserver / lgbserver equivalents) over KServeTrees.
-        .target(name: "KServeTreeModels", dependencies: ["KServe", "KServeTrees"], swiftSettings: upcoming),
         // Our own declarations of the ONNX Runtime C API subset we call, and its dlopen loader (never linked).
         .target(name: "CONNXRuntime"),
         // Kind `onnx` and the SDK's ONNXSession over ONNX Runtime (library found and loaded at run time).
         .target(name: "KServeONNX", dependencies: ["KServe", "KServeProtocol", "CONNXRuntime"], swiftSettings: upcoming),
+        // Sample model kinds: echo, fp16-output, fp16-input, sleep, broken, ..., standardized-mlp (Swift + ONNX).
+        .target(name: "KServeSamples", dependencies: ["KServe", "KServeONNX"], swiftSettings: upcoming),
+        // Pure-Swift XGBoost (JSON/UBJ) and LightGBM (text) loaders and bit-exact predictors. No I/O beyond reading the file.
+        .target(name: "KServeTrees", swiftSettings: upcoming),
+        // Model kinds xgboost and lightgbm (xgbserver / lgbserver equivalents) over KServeTrees.
+        .target(name: "KServeTreeModels", dependencies: ["KServe", "KServeTrees"], swiftSettings: upcoming),
         .executableTarget(
             name: "kserve-master",
             dependencies: ["KServe", "KServeSamples", "KServeTreeModels", "KServeONNX"],

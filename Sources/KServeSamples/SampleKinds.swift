@@ -1,7 +1,8 @@
 import KServe
 
 /// The sample model kinds built into `kserve-master`: `echo`, `sleep`, `fp16-output`, `fp16-input`, `broken`,
-/// `stream`, `crash`, `transformer` (identity pre/postprocess in front of a remote predictor), `echo-headers`.
+/// `stream`, `crash`, `transformer` (identity pre/postprocess in front of a remote predictor), `echo-headers`,
+/// `standardized-mlp` (Swift preprocessing, then an ONNX network in ONNX Runtime).
 public enum SampleKinds {
     /// Registers every sample kind on a server.
     public static func register(on server: ModelServer) {
@@ -38,6 +39,18 @@ public enum SampleKinds {
         server.registerKind("echo-headers") { entry in
             try entry.expectOnly([])
             return HeaderEchoModel(name: entry.name)
+        }
+        server.registerKind("standardized-mlp") { entry in
+            try entry.expectOnly(["path", "mean", "std"])
+            guard let path = entry.options["path"]?.stringValue, !path.isEmpty else {
+                throw entry.optionError("path", "required: the ONNX network's .onnx file")
+            }
+            let mean = try entry.floats("mean"), std = try entry.floats("std")
+            guard mean.count == std.count else { throw entry.optionError("std", "needs as many entries as mean (\(mean.count))") }
+            guard std.allSatisfy({ $0 != 0 && $0.isFinite }) else { throw entry.optionError("std", "entries must be finite and non-zero") }
+            let base = server.config.baseDirectory
+            let absolute = path.hasPrefix("/") ? path : (base.hasSuffix("/") ? base + path : base + "/" + path)
+            return StandardizedMLP(name: entry.name, path: absolute, mean: mean, std: std)
         }
         server.registerKind("stream") { entry in
             try entry.expectOnly(["count", "interval_ms"])

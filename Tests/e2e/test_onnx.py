@@ -316,3 +316,26 @@ def test_default_config_serves_the_iris_onnx_model(make_stack):
     assert r.status_code == 200, u.describe(r)
     probs = np.array(r.json()["predictions"])
     assert probs.shape == (2, 3) and probs[0].argmax() == 0 and probs[1].argmax() == 2
+
+
+def test_sample_swift_preprocessing_then_onnx(make_stack):
+    """`standardized-mlp`: (x - mean) / std in Swift, then the ONNX MLP; equal to Python's standardise + run."""
+    doc = cases("mlp_regressor")
+
+    def cfg(c):
+        c["models"] = [{"name": "mlp", "kind": "standardized-mlp",
+                        "path": str(FIXTURES / "mlp_regressor" / "model.onnx"), "mean": doc["mean"], "std": doc["std"]}]
+    s = make_stack(config=cfg)
+    api = u.Api(s.base_url)
+    wait_for(lambda: api.get("/v2/models/mlp/ready").status_code == 200, 30)
+    raw = np.array(doc["raw_rows"], dtype=np.float32).reshape(doc["raw_shape"])
+    want = array(doc["cases"][0]["outputs"][0])
+    r = api.infer("mlp", {"inputs": [{"name": "input-0", "datatype": "FP32", "shape": list(raw.shape),
+                                      "data": raw.ravel().tolist()}]})
+    assert r.status_code == 200, u.describe(r)
+    out = r.json()["outputs"][0]
+    assert out["name"] == "output-0" and out["shape"] == list(want.shape)
+    assert same(np.array(out["data"], dtype=np.float32).reshape(want.shape), want)
+    r = api.predict("mlp", {"instances": raw.tolist()})
+    assert r.status_code == 200, u.describe(r)
+    assert same(np.array(r.json()["predictions"], dtype=np.float32), want)
