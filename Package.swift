@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "KServe", targets: ["KServe"]),
+        .library(name: "KServeONNX", targets: ["KServeONNX"]),
         .executable(name: "kserve-master", targets: ["kserve-master"]),
     ],
     dependencies: [
