@@ -156,7 +156,12 @@ bench-quick: bench-build $(BENCH_VENV)/.stamp
 ## Debian's protoc on Sources/KServeProtobuf/Protos. Messages go to KServeProtobuf, services to KServeGRPC.
 GRPC_GEN_DIR ?= /tmp/kserve-grpc-gen
 PROTOS := Sources/KServeProtobuf/Protos
-.PHONY: grpc-gen
+.PHONY: grpc-gen nginx-embed
+## nginx-embed: rebuild the nginx templates compiled into the binary (Sources/KServeMaster/BuiltInNginxTemplates.swift)
+## from nginx/ (a unit test fails until they match).
+nginx-embed:
+	python3 Tests/tools/embed_nginx.py
+
 grpc-gen: deps
 	mkdir -p $(GRPC_GEN_DIR)/Sources/Dummy
 	printf '%s\n' '// swift-tools-version:6.1' 'import PackageDescription' \

@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "KServeConfig",
             dependencies: [
-                "KServeProtocol",
+                "KServeProtocol", "CSystemShims",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -289,3 +289,31 @@ void kserve_tune_malloc(int mmap_threshold, int trim_threshold) {
     mallopt(M_MMAP_THRESHOLD, mmap_threshold);
     mallopt(M_TRIM_THRESHOLD, trim_threshold);
 }
+
+#include <sched.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+int kserve_affinity_cpu_count(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
+    return CPU_COUNT(&set);
+}
+
+void kserve_set_process_title(int argc, char **argv, const char *comm, const char *title) {
+    if (comm != NULL) prctl(PR_SET_NAME, (unsigned long)comm, 0, 0, 0);
+    if (title == NULL || argc < 1 || argv == NULL || argv[0] == NULL) return;
+    // The argv strings are contiguous: use the span from argv[0] to the end of the last one that follows on.
+    char *start = argv[0];
+    char *end = argv[0] + strlen(argv[0]);
+    for (int i = 1; i < argc; i++) {
+        if (argv[i] != end + 1) break;
+        end = argv[i] + strlen(argv[i]);
+    }
+    size_t room = (size_t)(end - start);
+    size_t n = strlen(title);
+    if (n > room) n = room;
+    memcpy(start, title, n);
+    memset(start + n, 0, room - n + 1);
+}

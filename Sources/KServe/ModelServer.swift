@@ -50,7 +50,11 @@ public final class ModelServer: Sendable {
         let snapshot = isChild ? env[KServeProcessContract.configSnapshotVariable] : nil
         let config: ServerConfig
         do {
-            config = try ServerConfig.load(path: path, overrides: overrides, snapshot: snapshot)
+            if let path {
+                config = try ServerConfig.load(path: path, overrides: overrides, snapshot: snapshot)
+            } else {
+                config = try ServerConfig.builtIn(overrides: overrides)
+            }
         } catch where overrides.action == .testConfiguration && !isChild {
             // `-t` answers like nginx -t: the verdict and status 1, not a start-up failure.
             printToStandardError("kserve-master: configuration test failed: \(error)")
@@ -104,7 +108,42 @@ public final class ModelServer: Sendable {
             }
             repository.update(model, name: entry.name)
         }
+        try applyPendingModelFlags(config: config, to: repository)
         return repository
+    }
+
+    /// `--model_name` (and the predictor flags) that named no configured entry: they describe the only model
+    /// there is, typically the one a user's own server registers in code (a transformer started by KServe with
+    /// `--model_name X --predictor_host Y`). That model is served under the flag's name.
+    /// - Throws: ``ConfigError`` when there are several models and none has that name.
+    func applyPendingModelFlags(config: ServerConfig, to repository: ModelRepository) throws {
+        guard config.pendingModelName != nil || !config.pendingModelOptions.isEmpty else { return }
+        let models = repository.models
+        let target: (name: String, model: BaseKServeModel)
+        if let name = config.pendingModelName, let found = models.first(where: { $0.name == name }) {
+            target = (found.name, found.model)
+        } else if models.count == 1, let only = models.first {
+            target = (only.name, only.model)
+        } else {
+            let flag = config.pendingModelName != nil ? "--model_name" : "--" + (config.pendingModelOptions.keys.sorted().first ?? "")
+            throw ConfigError(
+                file: "command line", key: flag,
+                reason: models.isEmpty
+                    ? "there is no model to apply it to: give --model_dir, a config with [[models]], or register a model in code"
+                    : "no model is named \(config.pendingModelName.map { "\"\($0)\"" } ?? "by --model_name") and there are several (\(models.map(\.name).joined(separator: ", "))): name one of them")
+        }
+        if !config.pendingModelOptions.isEmpty {
+            var entry = ModelConfig(name: target.name, kind: "code", options: config.pendingModelOptions, sourceFile: "command line")
+            if let predictor = try PredictorOptions.extract(from: &entry) {
+                guard let m = target.model as? Model else {
+                    throw ConfigError(file: "command line", key: "--predictor_host", reason: "model \(target.name) does not forward to a predictor")
+                }
+                m.predictorConfig = predictor
+            }
+        }
+        if let name = config.pendingModelName, name != target.name {
+            repository.rename(target.name, to: name)
+        }
     }
 
     /// Gives every forwarding model (a transformer) the process's pooled predictor client, unless it has its own.
@@ -147,6 +186,7 @@ public final class ModelServer: Sendable {
             logger.critical("\(error)")
             exit(2)
         }
+        Self.nameProcess(role: role, workerID: env[KServeProcessContract.workerIDVariable])
         if role != "master" {
             // Tensors of several MB are allocated and freed on every request: keep them in the heap (32 MB
             // threshold) instead of mmap + page faults + munmap each time; trim only beyond 64 MB free.
@@ -189,6 +229,30 @@ public final class ModelServer: Sendable {
         default:
             logger.critical("unknown \(KServeProcessContract.roleVariable)=\(role): this build has no such role")
             exit(2)
+        }
+    }
+
+    /// Names this process's role in `ps`, `top` and `kubectl exec ... ps`, as nginx and php-fpm do: the `comm`
+    /// name (`kserve-master`, `kserve-worker`, `kserve-grpc`; children are re-executed through /proc/self/exe, so
+    /// it would read `exe`) and, for the children, the command line (`kserve: worker 3`, `kserve: grpc`) written
+    /// over their argv. The master keeps its command line.
+    static func nameProcess(role: String, workerID: String?) {
+        let comm: String
+        var title: String?
+        switch role {
+        case "worker":
+            comm = "kserve-worker"
+            title = "kserve: worker \(workerID ?? "?")"
+        case KServeProcessContract.grpcRole:
+            comm = "kserve-grpc"
+            title = "kserve: grpc"
+        default:
+            comm = "kserve-master"
+        }
+        if let title {
+            kserve_set_process_title(CommandLine.argc, CommandLine.unsafeArgv, comm, title)
+        } else {
+            kserve_set_process_title(CommandLine.argc, CommandLine.unsafeArgv, comm, nil)
         }
     }
 

@@ -12,10 +12,18 @@ public struct CommandLineOverrides: Sendable, Hashable {
     public var enableGRPC: Bool?
     /// `--enable_latency_logging BOOL` -> `[server] enable_latency_logging`.
     public var enableLatencyLogging: Bool?
-    /// `--model_name X` -> the name of the first `[[models]]` entry.
+    /// `--model_name X`: the model the other model flags describe. With `--model_dir`, the model served from that
+    /// folder (added to the configured ones, or replacing the entry of that name); without, the configured entry of
+    /// that name, or the only model there is (configured or registered in code), served under this name.
     public var modelName: String?
-    /// `--model_dir DIR` -> `options["path"]` of the first `[[models]]` entry (made absolute).
+    /// `--model_dir DIR`: serve the model in DIR (its format found from the files, or `--model_format`).
     public var modelDir: String?
+    /// `--model_format NAME`: the ServingRuntime's format name for `--model_dir` (onnx, xgboost, lightgbm).
+    public var modelFormat: String?
+    /// `--run_dir DIR` -> `[server] run_dir`.
+    public var runDir: String?
+    /// `--workers auto`: as many workers as CPUs this process may use (cgroup limit, then affinity).
+    public var workersAuto: Bool = false
     /// KServe's transformer flags (`--predictor_host`, `--predictor_protocol`, `--predictor_use_ssl`,
     /// `--predictor_request_timeout_seconds`, `--predictor_request_retries`, `--enable_predictor_health_check`),
     /// as the `[[models]]` keys of the same names they set on the first entry (the `--model_name` model).
@@ -73,9 +81,9 @@ public struct CommandLineHelpRequested: Error, Sendable, CustomStringConvertible
 
 /// The `kserve-master` command line, with KServe's `parse_known_args` semantics.
 ///
-/// `-c/--config FILE` (required), `--http_port N`, `--grpc_port N`, `--workers N`, `--enable_grpc BOOL`,
+/// `-c/--config FILE` (optional: without it the built-in defaults apply), `--http_port N`, `--grpc_port N`, `--workers N`, `--enable_grpc BOOL`,
 /// `--enable_latency_logging BOOL` (BOOL as Python's `strtobool`: true/false, 1/0, yes/no, on/off, y/n, t/f),
-/// `--model_name X`, `--model_dir DIR`. Both `--flag value` and `--flag=value` work (`-c FILE`, `-c=FILE`,
+/// `--model_name X`, `--model_dir DIR`, `--model_format F`, `--run_dir DIR`. Both `--flag value` and `--flag=value` work (`-c FILE`, `-c=FILE`,
 /// `-cFILE`); a repeated flag takes its last value (KServe concatenates a ServingRuntime's and an
 /// InferenceService's args); unknown flags and their values are returned in ``CommandLineOverrides/unknown``
 /// instead of failing. Unlike argparse, abbreviated flags (`--http` for `--http_port`) are not recognised.
@@ -85,7 +93,7 @@ public enum KServeCommandLine {
     /// - Returns: The config file path as given and the overrides.
     /// - Throws: ``ConfigError`` (file `"command line"`, key = the flag) for a missing `-c`, a flag without its
     ///   value or a bad value; ``CommandLineHelpRequested`` for `-h` / `--help`.
-    public static func parse(_ args: [String]) throws -> (configPath: String, overrides: CommandLineOverrides) {
+    public static func parse(_ args: [String]) throws -> (configPath: String?, overrides: CommandLineOverrides) {
         var forwarded: [String] = []
         var setAside: [String] = []
         for arg in args {
@@ -113,7 +121,7 @@ public enum KServeCommandLine {
             let message = KServeArguments.message(for: error)
             let flags = [
                 "--config", "--http_port", "--grpc_port", "--workers", "--enable_grpc", "--enable_latency_logging",
-                "--model_name", "--model_dir", "--predictor_host", "--predictor_protocol", "--predictor_use_ssl",
+                "--model_name", "--model_dir", "--model_format", "--run_dir", "--predictor_host", "--predictor_protocol", "--predictor_use_ssl",
                 "--predictor_request_timeout_seconds", "--predictor_request_retries",
             ]
             var flag = flags.first { message.contains("'\($0)") }
@@ -122,10 +130,11 @@ public enum KServeCommandLine {
             if flag == "--config" { flag = "-c/--config" }
             throw ConfigError(file: "command line", key: flag, reason: message)
         }
-        guard let config = parsed.config, !config.isEmpty else {
+        let config = parsed.config
+        if let config, config.isEmpty {
             throw ConfigError(
                 file: "command line", key: "-c/--config",
-                reason: "missing: give the TOML config file, e.g. kserve-master -c conf/kserve.conf")
+                reason: "empty: give the TOML config file, e.g. kserve-master -c conf/kserve.conf")
         }
         var o = CommandLineOverrides(unknown: parsed.unknown + setAside)
         if let name = parsed.signal {
@@ -142,10 +151,14 @@ public enum KServeCommandLine {
         o.httpPort = try port(parsed.httpPort, "--http_port")
         o.grpcPort = try port(parsed.grpcPort, "--grpc_port")
         if let text = parsed.workers {
-            guard let n = ValueParsing.integer(text), (1...1024).contains(n) else {
-                throw bad("--workers", "a positive integer", text)
+            if text.lowercased() == "auto" {
+                o.workersAuto = true
+            } else {
+                guard let n = ValueParsing.integer(text), (1...1024).contains(n) else {
+                    throw bad("--workers", "a positive integer or auto", text)
+                }
+                o.workers = n
             }
-            o.workers = n
         }
         o.enableGRPC = try bool(parsed.enableGRPC, "--enable_grpc")
         o.enableLatencyLogging = try bool(parsed.enableLatencyLogging, "--enable_latency_logging")
@@ -177,6 +190,16 @@ public enum KServeCommandLine {
         if let dir = parsed.modelDir {
             guard !dir.isEmpty else { throw bad("--model_dir", "a folder", dir) }
             o.modelDir = dir
+        }
+        if let format = parsed.modelFormat {
+            guard ModelFormat(rawValue: format.lowercased()) != nil else {
+                throw bad("--model_format", "one of " + ModelFormat.allCases.map(\.rawValue).joined(separator: ", "), format)
+            }
+            o.modelFormat = format.lowercased()
+        }
+        if let dir = parsed.runDir {
+            guard !dir.isEmpty, !dir.contains("\0") else { throw bad("--run_dir", "a folder", dir) }
+            o.runDir = dir
         }
         return (config, o)
     }
@@ -216,7 +239,9 @@ struct KServeArguments: ParsableCommand {
             ServingRuntime args keep working. A repeated flag takes its last value.
             """)
 
-    @Option(name: [.customShort("c"), .customLong("config")], help: "The TOML config file (conf/kserve.conf).")
+    @Option(
+        name: [.customShort("c"), .customLong("config")],
+        help: "The TOML config file (conf/kserve.conf); without it, the built-in defaults and the flags.")
     var config: String?
 
     @Option(name: .customLong("http_port"), help: ArgumentHelp("Overrides [http] port.", valueName: "port"))
@@ -225,7 +250,9 @@ struct KServeArguments: ParsableCommand {
     @Option(name: .customLong("grpc_port"), help: ArgumentHelp("Overrides [grpc] port.", valueName: "port"))
     var grpcPort: String?
 
-    @Option(name: .customLong("workers"), help: ArgumentHelp("Overrides [server] workers.", valueName: "n"))
+    @Option(
+        name: .customLong("workers"),
+        help: ArgumentHelp("Overrides [server] workers (a number, or auto: one per CPU of the cgroup limit).", valueName: "n|auto"))
     var workers: String?
 
     @Option(name: .customLong("enable_grpc"), help: ArgumentHelp("Overrides [grpc] enable.", valueName: "bool"))
@@ -238,13 +265,25 @@ struct KServeArguments: ParsableCommand {
 
     @Option(
         name: .customLong("model_name"),
-        help: ArgumentHelp("Renames the first [[models]] entry.", valueName: "name"))
+        help: ArgumentHelp(
+            "The model the model flags describe: served from --model_dir, or the configured / only model.",
+            valueName: "name"))
     var modelName: String?
 
     @Option(
         name: .customLong("model_dir"),
-        help: ArgumentHelp("Sets the first [[models]] entry's path option.", valueName: "dir"))
+        help: ArgumentHelp("Serves the model in this folder (format found from the files).", valueName: "dir"))
     var modelDir: String?
+
+    @Option(
+        name: .customLong("model_format"),
+        help: ArgumentHelp("The format of --model_dir when its files are ambiguous: onnx, xgboost, lightgbm.", valueName: "format"))
+    var modelFormat: String?
+
+    @Option(
+        name: .customLong("run_dir"),
+        help: ArgumentHelp("Overrides [server] run_dir: every writable path (socket, pid files, nginx).", valueName: "dir"))
+    var runDir: String?
 
     @Option(
         name: .customLong("predictor_host"),

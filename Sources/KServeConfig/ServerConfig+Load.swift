@@ -77,36 +77,62 @@ extension ServerConfig {
         return config
     }
 
+    /// The config with no file: the built-in defaults (all interfaces, HTTP 8080, gRPC 8081 on, `workers =
+    /// "auto"`, the built-in nginx template, a private run folder) and the command-line flags, so that a
+    /// ServingRuntime's `--model_name=NAME --model_dir=/mnt/models` alone starts the server.
+    /// - Throws: ``ConfigError`` for a bad flag, or a model folder whose format cannot be told.
+    public static func builtIn(overrides: CommandLineOverrides) throws -> ServerConfig {
+        var config = ServerConfig()
+        config.grpc.enable = true
+        config.server.workersAuto = true
+        config.server.workers = CPUBudget.available()
+        config.http.nginxWorkers = config.server.workers
+        try config.apply(overrides)
+        try config.validatePaths(file: "command line")
+        return config
+    }
+
     /// Applies the KServe command-line flags (they win over the file).
+    ///
+    /// `--model_dir` (with `--model_name`, default `model`) adds the model in that folder, its kind found from its
+    /// files (or `--model_format`), replacing a configured entry of the same name; the other entries stay as they
+    /// are. `--model_name` alone, and the predictor flags, apply to the configured entry of that name; when there
+    /// is none they are kept in ``pendingModelName`` / ``pendingModelOptions`` for the model registered in code.
     mutating func apply(_ overrides: CommandLineOverrides) throws {
         let cli = "command line"
         if let v = overrides.httpPort { http.port = v }
         if let v = overrides.grpcPort { grpc.port = v }
-        if let v = overrides.workers { server.workers = v }
+        if let v = overrides.workers {
+            server.workers = v
+            server.workersAuto = false
+        }
+        if overrides.workersAuto {
+            server.workersAuto = true
+            server.workers = CPUBudget.available()
+            if !http.nginxWorkersExplicit { http.nginxWorkers = server.workers }
+        }
         if let v = overrides.enableGRPC { grpc.enable = v }
         if let v = overrides.enableLatencyLogging { server.enableLatencyLogging = v }
-        if overrides.modelName != nil || overrides.modelDir != nil || !overrides.modelOptions.isEmpty {
-            guard !models.isEmpty else {
-                let flag = overrides.modelName != nil
-                    ? "--model_name" : overrides.modelDir != nil ? "--model_dir" : "--" + (overrides.modelOptions.keys.sorted().first ?? "")
-                throw ConfigError(
-                    file: cli, key: flag,
-                    reason: "the config file \(configFile.map(quoted) ?? "") has no [[models]] entry to apply it to; "
-                        + "add one (for example name = \"model\", kind = \"echo\")")
+        if let v = overrides.runDir { server.runDir = PathUtilities.absolute(v) }
+        if overrides.modelFormat != nil && overrides.modelDir == nil {
+            throw ConfigError(file: cli, key: "--model_format", reason: "needs --model_dir: the folder of the model it describes")
+        }
+        if let dir = overrides.modelDir {
+            let name = overrides.modelName ?? "model"
+            let path = PathUtilities.absolute(dir)
+            let format = try ModelFormat.detect(at: path, explicit: overrides.modelFormat)
+            var entry = ModelConfig(name: name, kind: format.kind, options: ["path": .string(path)], sourceFile: cli)
+            for (key, value) in overrides.modelOptions { entry.options[key] = value }
+            if let i = models.firstIndex(where: { $0.name == name }) {
+                models[i] = entry
+            } else {
+                models.append(entry)
             }
-            if let name = overrides.modelName {
-                if let clash = models.dropFirst().first(where: { $0.name == name }) {
-                    throw ConfigError(
-                        file: cli, key: "--model_name",
-                        reason: "renaming the first model to \(quoted(name)) clashes with another [[models]] entry "
-                            + "of kind \(quoted(clash.kind))")
-                }
-                models[0].name = name
-            }
-            if let dir = overrides.modelDir {
-                models[0].options["path"] = .string(PathUtilities.absolute(dir))
-            }
-            for (key, value) in overrides.modelOptions { models[0].options[key] = value }
+        } else if let name = overrides.modelName, let i = models.firstIndex(where: { $0.name == name }) {
+            for (key, value) in overrides.modelOptions { models[i].options[key] = value }
+        } else if overrides.modelName != nil || !overrides.modelOptions.isEmpty {
+            pendingModelName = overrides.modelName
+            pendingModelOptions = overrides.modelOptions
         }
     }
 
@@ -140,6 +166,11 @@ struct ConfigFileParser {
     static let sections = ["server", "http", "grpc", "limits", "models"]
 
     func parse(_ root: TOMLTable, into config: inout ServerConfig) throws {
+        var nginxWorkersGiven = false
+        defer {
+            config.http.nginxWorkersExplicit = nginxWorkersGiven
+            if config.server.workersAuto && !nginxWorkersGiven { config.http.nginxWorkers = config.server.workers }
+        }
         for key in root.keys where !Self.sections.contains(key) {
             let isTable = root[key]?.type == .table
             throw ConfigError(
@@ -150,7 +181,12 @@ struct ConfigFileParser {
         if let t = try section(root, "server") {
             var r = TableReader(table: t, file: file, prefix: "[server]")
             let s = config.server
-            config.server.workers = try r.int("workers", default: s.workers, in: 1...1024, expect: "a positive integer")
+            if let v = r.value("workers"), v.string?.lowercased() == "auto" {
+                config.server.workersAuto = true
+                config.server.workers = CPUBudget.available()
+            } else {
+                config.server.workers = try r.int("workers", default: s.workers, in: 1...1024, expect: "a positive integer or \"auto\"")
+            }
             config.server.threads = try r.int("threads", default: s.threads, in: 1...1024, expect: "a positive integer")
             config.server.socket = try r.path("socket", default: s.socket)
             config.server.runDir = try r.path("run_dir", default: s.runDir)
@@ -196,8 +232,14 @@ struct ConfigFileParser {
             config.http.maxBodySize = try r.size("max_body_size", default: h.maxBodySize, minimum: 0)
             config.http.nginxBinary = try r.path("nginx_binary", default: h.nginxBinary)
             config.http.nginxTemplate = try r.path("nginx_template", default: h.nginxTemplate)
-            config.http.nginxWorkers = try r.int(
-                "nginx_workers", default: h.nginxWorkers, in: 1...1024, expect: "a positive integer")
+            if let v = r.value("nginx_workers"), v.string?.lowercased() == "auto" {
+                config.http.nginxWorkers = CPUBudget.available()
+                nginxWorkersGiven = true
+            } else {
+                nginxWorkersGiven = r.has("nginx_workers")
+                config.http.nginxWorkers = try r.int(
+                    "nginx_workers", default: h.nginxWorkers, in: 1...1024, expect: "a positive integer or \"auto\"")
+            }
             try r.rejectUnknownKeys()
         }
         if let t = try section(root, "grpc") {
@@ -314,6 +356,9 @@ struct TableReader {
         error(key, "expected \(what), got \(describe(value))")
     }
 
+    /// Whether the table sets `key`.
+    func has(_ key: String) -> Bool { table[key] != nil }
+
     mutating func value(_ key: String) -> (any TOMLValueConvertible)? {
         used.insert(key)
         return table[key]
@@ -368,6 +413,7 @@ struct TableReader {
     }
 
     mutating func path(_ key: String, default d: String) throws -> String {
+        guard has(key) else { return d }  // an empty default means "built in" / "private"
         let s = try string(key, default: d)
         guard !s.isEmpty, !s.contains("\0") else { throw error(key, "expected a non-empty path") }
         return s

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 /// The whole server configuration: the TOML config file with the command-line overrides applied.
 ///
 /// ```swift
@@ -21,6 +26,11 @@ public struct ServerConfig: Sendable, Hashable {
     public var limits: LimitsSection
     /// The `[[models]]` entries, in file order.
     public var models: [ModelConfig]
+    /// `--model_name` when no configured entry has that name and no `--model_dir` was given: the name to serve
+    /// the only model under (a model registered in code, e.g. a transformer started with KServe's usual args).
+    public var pendingModelName: String?
+    /// The predictor flags (`predictor_host`, ...) for that model, when no configured entry took them.
+    public var pendingModelOptions: [String: ConfigValue] = [:]
 
     /// Creates a config from its sections (every section defaults to the documented defaults).
     public init(
@@ -41,8 +51,31 @@ public struct ServerConfig: Sendable, Hashable {
         return PathUtilities.currentDirectory()
     }
 
-    /// The run folder (`[server] run_dir`) as an absolute path.
-    public var runDirectory: String { PathUtilities.resolve(server.runDir, against: baseDirectory) }
+    /// The run folder (`[server] run_dir`) as an absolute path. When the config names none, a private folder
+    /// under `$TMPDIR` (or `/tmp`) for this user and config: `kserve-<uid>-<hash>`, created with mode 0700, so
+    /// nothing is ever written beside the config or the model (a read-only `/mnt/models` works).
+    public var runDirectory: String {
+        if server.runDir.isEmpty { return Self.privateRunDirectory(key: configFile ?? "port \(http.port)") }
+        return PathUtilities.resolve(server.runDir, against: baseDirectory)
+    }
+
+    /// Whether ``runDirectory`` is the private default (created 0700 and checked to be this user's own).
+    public var usesPrivateRunDirectory: Bool { server.runDir.isEmpty }
+
+    /// `$TMPDIR/kserve-<uid>-<hash>`: one folder per user and config file (or per HTTP port without a file), the
+    /// same in the master, its children and `kserve-master -s`.
+    static func privateRunDirectory(key: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
+        for b in key.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let tag = String(hash & 0xffff_ffff, radix: 16)
+        var base = "/tmp"
+        if let t = getenv("TMPDIR"), t.pointee != 0 {
+            let text = String(cString: t)
+            if text.hasPrefix("/") { base = text }
+        }
+        while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+        return "\(base)/kserve-\(getuid())-\(tag)"
+    }
 
     /// The FastCGI Unix socket (`[server] socket`, relative to the run folder) as an absolute path.
     public var socketPath: String { PathUtilities.resolve(server.socket, against: runDirectory) }
@@ -56,21 +89,27 @@ public struct ServerConfig: Sendable, Hashable {
         server.logFile.isEmpty ? nil : PathUtilities.resolve(server.logFile, against: baseDirectory)
     }
 
-    /// The nginx config template (`[http] nginx_template`) as an absolute path.
-    public var nginxTemplatePath: String { PathUtilities.resolve(http.nginxTemplate, against: baseDirectory) }
+    /// The nginx config template (`[http] nginx_template`) as an absolute path, or `nil` for the template built
+    /// into the binary (the default).
+    public var nginxTemplatePath: String? {
+        http.nginxTemplate.isEmpty ? nil : PathUtilities.resolve(http.nginxTemplate, against: baseDirectory)
+    }
 }
 
 /// `[server]`: the worker pool, its socket and run folder, shutdown and logging.
 public struct ServerSection: Sendable, Hashable {
-    /// `workers`: number of FastCGI worker processes (default 2).
+    /// `workers`: number of FastCGI worker processes (default 2); `"auto"` (or `--workers auto`) is one per CPU
+    /// this process may use (the cgroup limit `cpu.max`, then the affinity mask), resolved at load.
     public var workers: Int = 2
+    /// Whether `workers` was `"auto"`.
+    public var workersAuto: Bool = false
     /// `threads`: accept loops per worker, one FastCGI request each (default 1).
     public var threads: Int = 1
     /// `socket`: the FastCGI Unix socket, relative to the run folder (default `"kserve.sock"`).
     public var socket: String = "kserve.sock"
-    /// `run_dir`: the run folder (socket, pid files, rendered nginx config), relative to the config file's
-    /// folder (default `"run"`).
-    public var runDir: String = "run"
+    /// `run_dir`: the run folder (socket, pid files, rendered nginx config and its temp folders), relative to the
+    /// config file's folder; `""` (default) is a private folder under `$TMPDIR` (see `runDirectory`).
+    public var runDir: String = ""
     /// `grace_period`: seconds a graceful stop waits for workers and nginx before SIGKILL (default 30).
     public var gracePeriod: Double = 30
     /// `enable_latency_logging`: log KServe's per-request latency line (default true).
@@ -123,11 +162,14 @@ public struct HTTPSection: Sendable, Hashable {
     /// `nginx_binary`: the nginx executable; a bare name is searched in `PATH` and the sbin folders, a path with
     /// a `/` resolves against the config file's folder (default `"nginx"`).
     public var nginxBinary: String = "nginx"
-    /// `nginx_template`: the nginx config template, relative to the config file's folder
-    /// (default `"../nginx/kserve.conf.template"`); `kserve-locations.conf` beside it is rendered too.
-    public var nginxTemplate: String = "../nginx/kserve.conf.template"
-    /// `nginx_workers`: nginx `worker_processes` (default 1).
+    /// `nginx_template`: an nginx config template to use instead of the one built into the binary, relative to
+    /// the config file's folder; `kserve-locations.conf` beside it is rendered too. `""` (default): built in.
+    public var nginxTemplate: String = ""
+    /// `nginx_workers`: nginx `worker_processes` (default 1; with `workers = "auto"` and no `nginx_workers`, the
+    /// same count as the workers; `"auto"` always follows the CPU budget).
     public var nginxWorkers: Int = 1
+    /// Whether the config file set `nginx_workers` (otherwise it follows `workers = "auto"`).
+    public var nginxWorkersExplicit: Bool = false
 
     /// The defaults.
     public init() {}

@@ -86,8 +86,17 @@ public struct MasterProcess: Sendable {
         // Signals first, so that a SIGTERM during start-up becomes an orderly stop, not a leaked socket.
         let signals = try SignalPipe.install()
         let runDirectory = config.runDirectory
-        guard POSIX.makeDirectories(runDirectory, mode: 0o750) else {
+        guard POSIX.makeDirectories(runDirectory, mode: config.usesPrivateRunDirectory ? 0o700 : 0o750) else {
             throw MasterError("cannot create the run folder \(runDirectory) ([server] run_dir): \(POSIX.errorText())")
+        }
+        if config.usesPrivateRunDirectory {
+            // The default folder lives in a shared temp folder: it must be this user's own and private.
+            var st = stat()
+            guard lstat(runDirectory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == getuid() else {
+                throw MasterError(
+                    "the run folder \(runDirectory) exists but is not a folder owned by this user; remove it or set --run_dir")
+            }
+            if st.st_mode & 0o077 != 0 { _ = chmod(runDirectory, 0o700) }
         }
         let pidFile = try PidFile.acquire(runDirectory + "/kserve-master.pid")
         let masterPID = getpid()
@@ -181,7 +190,7 @@ public struct MasterProcess: Sendable {
             throw MasterError(
                 "nginx rejected the rendered config \(files.mainConfigPath) (nginx -t: "
                     + "\(POSIX.describeWaitStatus(status))); its message is above; the template is "
-                    + "\(config.nginxTemplatePath)")
+                    + "\(config.nginxTemplatePath ?? "built into the binary (set [http] nginx_template to use a file)")")
         }
         return launch
     }

@@ -69,9 +69,17 @@ struct NginxConfig {
         -> (main: String?, locations: String?)
     {
         let values = values(config: config, runningAsRoot: runningAsRoot, locationsPath: locationsPath)
-        let templatePath = config.nginxTemplatePath
-        let locationsTemplate = PathUtilitiesLite.dirname(templatePath) + "/kserve-locations.conf"
         var main: String?
+        var locations: String?
+        guard let templatePath = config.nginxTemplatePath else {
+            // The templates built into the binary.
+            if config.http.nginx {
+                main = try Self.substitute(BuiltInNginxTemplates.main, values, templateName: "the built-in nginx template")
+            }
+            locations = try Self.substitute(BuiltInNginxTemplates.locations, values, templateName: "the built-in nginx locations template")
+            return (main, locations)
+        }
+        let locationsTemplate = PathUtilitiesLite.dirname(templatePath) + "/kserve-locations.conf"
         if config.http.nginx {
             guard let text = POSIX.readSmallFile(templatePath, limit: 1 << 20), access(templatePath, R_OK) == 0 else {
                 throw MasterError(
@@ -79,7 +87,6 @@ struct NginxConfig {
             }
             main = try Self.substitute(text, values, templateName: templatePath)
         }
-        var locations: String?
         if access(locationsTemplate, R_OK) == 0, let text = POSIX.readSmallFile(locationsTemplate, limit: 1 << 20) {
             locations = try Self.substitute(text, values, templateName: locationsTemplate)
         } else if main?.contains(values["locations_file"] ?? "") ?? true {

@@ -126,7 +126,6 @@ struct KServeCommandLineTests {
             (["-c", "k", "--enable_latency_logging="], "--enable_latency_logging"),
             (["-c", "k", "--model_name="], "--model_name"),
             (["-c", "k", "--model_name", "a/b"], "--model_name"),
-            (["--http_port", "8080"], "-c/--config"),
             (["-c="], "-c/--config"),
         ])
     func badValues(args: [String], flag: String) {

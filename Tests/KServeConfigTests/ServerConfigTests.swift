@@ -1,4 +1,4 @@
-import KServeConfig
+@testable import KServeConfig
 import KServeProtocol
 import Testing
 
@@ -40,7 +40,8 @@ struct ServerConfigDefaultsTests {
         #expect(c.server.workers == 2)
         #expect(c.server.threads == 1)
         #expect(c.server.socket == "kserve.sock")
-        #expect(c.server.runDir == "run")
+        #expect(c.server.runDir == "")
+        #expect(c.usesPrivateRunDirectory)
         #expect(c.server.gracePeriod == 30)
         #expect(c.server.enableLatencyLogging)
         #expect(c.server.logLevel == "info")
@@ -72,9 +73,10 @@ struct ServerConfigDefaultsTests {
     @Test("Relative paths resolve against the config file's folder")
     func pathResolution() throws {
         let c = try parse("")
-        #expect(c.runDirectory == "/etc/kserve/run")
-        #expect(c.socketPath == "/etc/kserve/run/kserve.sock")
-        #expect(c.nginxTemplatePath == "/etc/nginx/kserve.conf.template")
+        #expect(c.runDirectory.contains("/kserve-\(getuid())-"))
+        #expect(c.runDirectory != (try parse("", path: "/etc/other.conf")).runDirectory)
+        #expect(c.socketPath == c.runDirectory + "/kserve.sock")
+        #expect(c.nginxTemplatePath == nil)
 
         let d = try parse(
             """
@@ -104,13 +106,11 @@ struct ServerConfigDefaultsTests {
         #expect(c.http.nginx)
         #expect(c.grpc.enable && c.grpc.port == 8081)
         #expect(c.grpc.port == 8081)
-        #expect(c.models.map(\.name) == ["echo", "sleep", "fp16-output", "fp16-input", "iris", "iris-lgb"])
-        #expect(c.models.map(\.kind) == ["echo", "sleep", "fp16-output", "fp16-input", "xgboost", "lightgbm"])
+        #expect(c.models.map(\.name) == ["echo", "sleep", "fp16-output", "fp16-input", "iris", "iris-lgb", "iris-onnx"])
+        #expect(c.models.map(\.kind) == ["echo", "sleep", "fp16-output", "fp16-input", "xgboost", "lightgbm", "onnx"])
         #expect(c.models[1].options["delay_ms"] == .int(100))
         #expect(c.models.allSatisfy { $0.version == "1" })
-        let template = c.nginxTemplatePath
-        #expect(template.hasSuffix("/nginx/kserve.conf.template"))
-        #expect(access(template, R_OK) == 0, "the default nginx_template must exist: \(template)")
+        #expect(c.nginxTemplatePath == nil, "the default config uses the nginx template built into the binary")
     }
 
     @Test("A symlinked config file resolves relative paths against the link's folder (ConfigMap mounts)")
@@ -122,7 +122,7 @@ struct ServerConfigDefaultsTests {
                 return String(cString: made)
             })
         #expect(mkdir(folder + "/..data", 0o755) == 0)
-        let text = "[server]\nworkers = 3\n"
+        let text = "[server]\nworkers = 3\nrun_dir = \"run\"\n"
         let fd = open(folder + "/..data/kserve.conf", O_CREAT | O_WRONLY, 0o644)
         _ = text.withCString { write(fd, $0, strlen($0)) }
         close(fd)
@@ -246,7 +246,7 @@ struct ServerConfigValueTests {
     @Test("The message names the file, the key and the bad value")
     func messageShape() {
         let e = configError { _ = try parse("[server]\nworkers = \"two\"", path: "conf/kserve.conf") }
-        #expect(e?.description == "conf/kserve.conf: [server] workers: expected a positive integer, got \"two\"")
+        #expect(e?.description == "conf/kserve.conf: [server] workers: expected a positive integer or \"auto\", got \"two\"")
     }
 
     @Test(
@@ -461,51 +461,102 @@ struct OverrideTests {
         #expect(!c.server.enableLatencyLogging)
     }
 
-    @Test("--model_name and --model_dir apply to the first [[models]] entry")
-    func modelNameAndDir() throws {
-        let c = try parse(twoModels, CommandLineOverrides(modelName: "iris", modelDir: "/mnt/models"))
-        #expect(c.models[0].name == "iris")
-        #expect(c.models[0].options["path"] == .string("/mnt/models"))
-        #expect(c.models[1].name == "second")
-        #expect(c.models[1].options["path"] == nil)
+    /// A fresh folder holding `files` (empty files), for format detection.
+    func modelFolder(_ files: [String]) -> String {
+        var template = Array("/tmp/kserve-cfg-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        for f in files {
+            if let slash = f.lastIndex(of: "/") { mkdir(dir + "/" + f[..<slash], 0o755) }
+            let fd = open(dir + "/" + f, O_CREAT | O_WRONLY, 0o644)
+            close(fd)
+        }
+        return dir
     }
 
-    @Test("The transformer flags set their keys on the first [[models]] entry only")
-    func predictorFlagsApplyToFirstModel() throws {
-        var o = CommandLineOverrides(modelName: "tx")
+    @Test("--model_name with --model_dir adds that model, its kind found from the files; the others stay")
+    func modelDirAddsAModel() throws {
+        let dir = modelFolder(["model.json"])
+        let c = try parse(twoModels, CommandLineOverrides(modelName: "iris", modelDir: dir))
+        #expect(c.models.map(\.name) == ["first", "second", "iris"])
+        #expect(c.models[2].kind == "xgboost")
+        #expect(c.models[2].options["path"] == .string(dir))
+        #expect(c.models[0].options["path"] == nil)
+    }
+
+    @Test("--model_dir replaces the configured entry of the same name, and defaults the name to model")
+    func modelDirReplacesSameName() throws {
+        let dir = modelFolder(["model.txt"])
+        let c = try parse(twoModels, CommandLineOverrides(modelName: "second", modelDir: dir))
+        #expect(c.models.map(\.name) == ["first", "second"])
+        #expect(c.models[1].kind == "lightgbm")
+        let d = try parse(twoModels, CommandLineOverrides(modelDir: modelFolder(["1/model.onnx"])))
+        #expect(d.models.last?.name == "model" && d.models.last?.kind == "onnx")
+    }
+
+    @Test("Ambiguous or unknown files: --model_format decides, or the error lists the files and the formats")
+    func modelFormat() throws {
+        let mixed = modelFolder(["model.onnx", "model.json"])
+        let e = configError { _ = try parse("", CommandLineOverrides(modelName: "m", modelDir: mixed)) }
+        #expect(e?.key == "--model_dir")
+        #expect(e?.reason.contains("model.json") == true && e?.reason.contains("--model_format") == true)
+        var o = CommandLineOverrides(modelName: "m", modelDir: mixed)
+        o.modelFormat = "onnx"
+        #expect(try parse("", o).models.first?.kind == "onnx")
+        let none = modelFolder(["README.md", "weights.pt"])
+        let f = configError { _ = try parse("", CommandLineOverrides(modelName: "m", modelDir: none)) }
+        #expect(f?.reason.contains("weights.pt") == true && f?.reason.contains("onnx, xgboost, lightgbm") == true)
+    }
+
+    @Test("The predictor flags apply to the --model_name entry only; unmatched, they wait for the model in code")
+    func predictorFlags() throws {
+        var o = CommandLineOverrides(modelName: "second")
         o.modelOptions = ["predictor_host": .string("p:80"), "enable_predictor_health_check": .bool(true)]
         let c = try parse(twoModels, o)
-        #expect(c.models[0].name == "tx")
-        #expect(c.models[0].options["predictor_host"] == .string("p:80"))
-        #expect(c.models[0].options["enable_predictor_health_check"] == .bool(true))
-        #expect(c.models[1].options["predictor_host"] == nil)
-        var bare = CommandLineOverrides()
-        bare.modelOptions = ["predictor_host": .string("p:80")]
-        let e = configError { _ = try parse("", bare) }
-        #expect(e?.key == "--predictor_host")
+        #expect(c.models[1].options["predictor_host"] == .string("p:80"))
+        #expect(c.models[0].options["predictor_host"] == nil)
+        #expect(c.pendingModelName == nil)
+        var code = CommandLineOverrides(modelName: "tx")
+        code.modelOptions = ["predictor_host": .string("p:80")]
+        let d = try parse("", code)
+        #expect(d.models.isEmpty)
+        #expect(d.pendingModelName == "tx" && d.pendingModelOptions["predictor_host"] == .string("p:80"))
     }
 
     @Test("A relative --model_dir is made absolute against the current directory")
     func relativeModelDir() throws {
-        let c = try parse(twoModels, CommandLineOverrides(modelDir: "models/x"))
-        let path = try #require(c.models[0].options["path"]?.stringValue)
-        #expect(path.hasPrefix("/") && path.hasSuffix("/models/x"))
+        let dir = modelFolder(["x/model.ubj"])
+        let depth = PathUtilities.currentDirectory().split(separator: "/").count
+        let relative = String(repeating: "../", count: depth) + dir.dropFirst() + "/x"
+        let c = try parse(twoModels, CommandLineOverrides(modelName: "m", modelDir: relative))
+        let path = try #require(c.models.last?.options["path"]?.stringValue)
+        #expect(path.hasPrefix("/") && path.hasSuffix("/x"))
     }
 
-    @Test("--model_name without any [[models]] entry is an error naming the problem")
-    func modelNameWithoutModels() {
-        let e = configError { _ = try parse("", CommandLineOverrides(modelName: "iris")) }
-        #expect(e?.key == "--model_name")
-        #expect(e?.file == "command line")
-        #expect(e?.reason.contains("no [[models]] entry") == true)
-        let d = configError { _ = try parse("", CommandLineOverrides(modelDir: "/mnt/models")) }
-        #expect(d?.key == "--model_dir")
+    @Test("No config file: the built-in defaults and the flags")
+    func builtIn() throws {
+        var o = CommandLineOverrides(httpPort: 9000, modelName: "iris", modelDir: modelFolder(["model.bst"]))
+        o.runDir = "/tmp/kserve-run-x"
+        let c = try ServerConfig.builtIn(overrides: o)
+        #expect(c.configFile == nil && c.nginxTemplatePath == nil)
+        #expect(c.http.port == 9000 && c.http.host == "0.0.0.0" && c.grpc.enable && c.grpc.port == 8081)
+        #expect(c.server.workersAuto && c.server.workers == CPUBudget.available())
+        #expect(c.http.nginxWorkers == c.server.workers)
+        #expect(c.models.map(\.kind) == ["xgboost"])
+        #expect(c.runDirectory == "/tmp/kserve-run-x")
+        let d = try ServerConfig.builtIn(overrides: CommandLineOverrides())
+        #expect(d.runDirectory.contains("/kserve-\(getuid())-"))
     }
 
-    @Test("--model_name that clashes with another entry is an error")
-    func modelNameClash() {
-        let e = configError { _ = try parse(twoModels, CommandLineOverrides(modelName: "second")) }
-        #expect(e?.key == "--model_name")
+    @Test("workers = \"auto\" follows the CPU budget; cpu.max quotas round up")
+    func workersAuto() throws {
+        let c = try parse("[server]\nworkers = \"auto\"")
+        #expect(c.server.workersAuto && c.server.workers == CPUBudget.available())
+        #expect(c.http.nginxWorkers == c.server.workers)
+        let d = try parse("[server]\nworkers = \"auto\"\n[http]\nnginx_workers = 3")
+        #expect(d.http.nginxWorkers == 3)
+        #expect(CPUBudget.quota(cpuMax: "150000 100000\n") == 2)
+        #expect(CPUBudget.quota(cpuMax: "max 100000") == nil)
+        #expect(configError { _ = try parse("[server]\nworkers = \"many\"") }?.key == "[server] workers")
     }
 }
 

@@ -187,19 +187,23 @@ def test_broken_model_is_not_ready_and_the_others_serve(trees):
     assert api.get("/v2/models/xgb-iris/ready").status_code == 200
 
 
-def test_model_dir_flag_sets_the_path(make_stack, tmp_path):
+def test_model_dir_flag_adds_the_model_beside_the_configured_ones(make_stack, tmp_path):
     folder = tmp_path / "m"
     folder.mkdir()
+    # *.bst is XGBoost's by default: --model_format names LightGBM's.
     shutil.copy(FIXTURES / SERVED["lgb-iris"] / "model.txt", folder / "model.bst")
 
     def cfg(c):
-        c["models"] = [{"name": "first", "kind": "lightgbm", "path": "/nonexistent"}]
-    s = make_stack(config=cfg, args=["--model_name", "iris", "--model_dir", str(folder)])
+        c["models"] = [{"name": "first", "kind": "echo"}]
+    s = make_stack(config=cfg, args=["--model_name", "iris", "--model_dir", str(folder), "--model_format", "lightgbm"])
     api = u.Api(s.base_url)
     case = SERVED["lgb-iris"]
     r = api.predict("iris", {"instances": rows_json(fixture_inputs(case))})
     assert r.status_code == 200, u.describe(r)
     assert same_bits(r.json()["predictions"], expected(case, "predict"))
+    # the configured entry keeps its name and still serves
+    assert u.expect_json(api.get("/v1/models"))["models"] == ["first", "iris"]
+    assert api.predict("first", {"instances": [[1]]}).status_code == 200
 
 
 def test_grpc_inference(tmp_path):

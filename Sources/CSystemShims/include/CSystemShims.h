@@ -88,6 +88,14 @@ void kserve_tune_malloc(int mmap_threshold, int trim_threshold);
 /// was released.
 int kserve_malloc_trim(void);
 
+/// The number of CPUs in this process's affinity mask (sched_getaffinity), or -1.
+int kserve_affinity_cpu_count(void);
+
+/// Names this process for ps/top: `comm` (prctl PR_SET_NAME, at most 15 bytes) and, when `title` is not NULL, the
+/// command line shown by `ps` and /proc/PID/cmdline, written over the original argv strings (as nginx and php-fpm
+/// do; truncated to the space they occupied). `argv` must be the process's original argv.
+void kserve_set_process_title(int argc, char **argv, const char *comm, const char *title);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,6 +44,17 @@ public final class ModelRepository: Sendable {
         }
     }
 
+    /// Serves the model registered under `old` under `new` instead (`--model_name` for a model registered in
+    /// code under another name).
+    public func rename(_ old: String, to new: String) {
+        entries.withLock { list in
+            guard let i = list.firstIndex(where: { $0.name == old }) else { return }
+            list.removeAll { $0.name == new }
+            if let j = list.firstIndex(where: { $0.name == old }) { list[j].name = new }
+            _ = i
+        }
+    }
+
     /// The model registered under `name`, or `nil` when absent or unloaded.
     public func model(named name: String) -> BaseKServeModel? {
         entries.withLock { list in list.first { $0.name == name && !$0.unloaded }?.model }
