@@ -302,7 +302,18 @@ int kserve_affinity_cpu_count(void) {
 }
 
 void kserve_set_process_title(int argc, char **argv, const char *comm, const char *title) {
-    if (comm != NULL) prctl(PR_SET_NAME, (unsigned long)comm, 0, 0, 0);
+    if (comm != NULL) {
+        // prctl(PR_SET_NAME) names only the calling thread; /proc/self/comm is the main thread's (the process's
+        // name in ps and top), whichever thread runs this.
+        int fd = open("/proc/self/comm", O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t ignored = write(fd, comm, strlen(comm));
+            (void)ignored;
+            close(fd);
+        } else {
+            prctl(PR_SET_NAME, (unsigned long)comm, 0, 0, 0);
+        }
+    }
     if (title == NULL || argc < 1 || argv == NULL || argv[0] == NULL) return;
     // The argv strings are contiguous: use the span from argv[0] to the end of the last one that follows on.
     char *start = argv[0];

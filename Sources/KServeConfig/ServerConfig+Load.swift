@@ -96,8 +96,9 @@ extension ServerConfig {
     ///
     /// `--model_dir` (with `--model_name`, default `model`) adds the model in that folder, its kind found from its
     /// files (or `--model_format`), replacing a configured entry of the same name; the other entries stay as they
-    /// are. `--model_name` alone, and the predictor flags, apply to the configured entry of that name; when there
-    /// is none they are kept in ``pendingModelName`` / ``pendingModelOptions`` for the model registered in code.
+    /// are. `--model_name` alone, and the predictor flags, apply to the configured entry of that name, or to the only
+    /// configured entry (served under that name); otherwise they are kept in ``pendingModelName`` /
+    /// ``pendingModelOptions`` for the model registered in code.
     mutating func apply(_ overrides: CommandLineOverrides) throws {
         let cli = "command line"
         if let v = overrides.httpPort { http.port = v }
@@ -130,6 +131,11 @@ extension ServerConfig {
             }
         } else if let name = overrides.modelName, let i = models.firstIndex(where: { $0.name == name }) {
             for (key, value) in overrides.modelOptions { models[i].options[key] = value }
+        } else if models.count == 1, overrides.modelName != nil || !overrides.modelOptions.isEmpty {
+            // The only configured model is the one the flags describe (a config with one model started by a
+            // ServingRuntime's `--model_name={{.Name}}`): it is served under that name.
+            if let name = overrides.modelName { models[0].name = name }
+            for (key, value) in overrides.modelOptions { models[0].options[key] = value }
         } else if overrides.modelName != nil || !overrides.modelOptions.isEmpty {
             pendingModelName = overrides.modelName
             pendingModelOptions = overrides.modelOptions
