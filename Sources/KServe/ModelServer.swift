@@ -109,7 +109,36 @@ public final class ModelServer: Sendable {
             repository.update(model, name: entry.name)
         }
         try applyPendingModelFlags(config: config, to: repository)
+        if let root = config.modelRepositoryDirectory {
+            repository.setResolver { name in try Self.resolveModel(name, root: root, factories: factories) }
+        }
         return repository
+    }
+
+    /// Multi-model serving: the model `<root>/<name>` that `POST /v2/repository/models/{name}/load` names, its
+    /// kind found from its files as for `--model_dir`.
+    static func resolveModel(_ name: String, root: String, factories: [String: ModelFactory]) throws -> BaseKServeModel {
+        guard ModelFormat.isSafeModelName(name) else {
+            throw KServeError.invalidInput("invalid model name \"\(name)\": use letters, digits, '.', '_' and '-'")
+        }
+        let path = root.hasSuffix("/") ? root + name : root + "/" + name
+        guard access(path, F_OK) == 0 else {
+            throw KServeError(.modelNotFound, "Model with name \(name) does not exist (no \(path) in the model folder).")
+        }
+        let format: ModelFormat
+        do {
+            format = try ModelFormat.detect(at: path, explicit: nil)
+        } catch let error as ConfigError {
+            throw KServeError.invalidInput("cannot load model \(name): \(error.reason)")
+        }
+        guard let factory = factories[format.kind] else {
+            throw KServeError.invalidInput("cannot load model \(name): this server has no \(format.kind) kind")
+        }
+        do {
+            return try factory(ModelConfig(name: name, kind: format.kind, options: ["path": .string(path)], sourceFile: path))
+        } catch let error as ConfigError {
+            throw KServeError.invalidInput("cannot load model \(name): \(error)")
+        }
     }
 
     /// `--model_name` (and the predictor flags) that named no configured entry: they describe the only model
@@ -177,7 +206,9 @@ public final class ModelServer: Sendable {
         let repository: ModelRepository
         do {
             repository = try makeRepository(models: models)
-            if repository.models.isEmpty { throw ConfigError(file: config.configFile, reason: "no models configured or registered") }
+            if repository.models.isEmpty && config.modelRepositoryDirectory == nil {
+                throw ConfigError(file: config.configFile, reason: "no models configured or registered")
+            }
         } catch {
             if role == "master", action == .testConfiguration {
                 printToStandardError("kserve-master: configuration test failed: \(error)")
@@ -216,7 +247,7 @@ public final class ModelServer: Sendable {
                     config: config, arguments: CommandLine.arguments, logger: logger, unknownArguments: unknownArguments,
                     validate: { [self] candidate in
                         let models = try self.makeRepository(models: models, config: candidate)
-                        if models.models.isEmpty {
+                        if models.models.isEmpty && candidate.modelRepositoryDirectory == nil {
                             throw ConfigError(file: candidate.configFile, reason: "no models configured or registered")
                         }
                     })

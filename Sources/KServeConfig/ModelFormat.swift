@@ -45,6 +45,21 @@ public enum ModelFormat: String, Sendable, Hashable, CaseIterable {
         return (formats, files)
     }
 
+    /// Whether `path` is an existing folder with no visible entries.
+    public static func isEmptyFolder(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return false }
+        return DirectoryListing.names(path).isEmpty
+    }
+
+    /// Whether `name` can be a model folder's name: letters, digits, `.`, `_`, `-`, not starting with `.`.
+    public static func isSafeModelName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first != ".", name.utf8.count <= 255 else { return false }
+        return name.unicodeScalars.allSatisfy {
+            ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "." || $0 == "_" || $0 == "-"
+        }
+    }
+
     /// The format of the model at `path`, or `explicit` when given (`--model_format`).
     /// - Throws: ``ConfigError`` (key `--model_dir` or `--model_format`) when the folder is missing, holds no
     ///   file of a known format, or holds several formats: the message lists the files found and the known formats.

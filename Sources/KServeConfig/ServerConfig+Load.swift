@@ -118,9 +118,16 @@ extension ServerConfig {
         if overrides.modelFormat != nil && overrides.modelDir == nil {
             throw ConfigError(file: cli, key: "--model_format", reason: "needs --model_dir: the folder of the model it describes")
         }
-        if let dir = overrides.modelDir {
+        if let dir = overrides.modelDir, overrides.modelFormat == nil, ModelFormat.isEmptyFolder(PathUtilities.absolute(dir)) {
+            // An empty model folder: multi-model serving (KServe's model agent adds <dir>/<name> and calls load).
+            modelRepositoryDirectory = PathUtilities.absolute(dir)
+            if let name = overrides.modelName, let i = models.firstIndex(where: { $0.name == name }) {
+                for (key, value) in overrides.modelOptions { models[i].options[key] = value }
+            }
+        } else if let dir = overrides.modelDir {
             let name = overrides.modelName ?? "model"
             let path = PathUtilities.absolute(dir)
+            modelRepositoryDirectory = path
             let format = try ModelFormat.detect(at: path, explicit: overrides.modelFormat)
             var entry = ModelConfig(name: name, kind: format.kind, options: ["path": .string(path)], sourceFile: cli)
             for (key, value) in overrides.modelOptions { entry.options[key] = value }

@@ -29,6 +29,9 @@ public struct ServerConfig: Sendable, Hashable {
     /// `--model_name` when no configured entry has that name and no `--model_dir` was given: the name to serve
     /// the only model under (a model registered in code, e.g. a transformer started with KServe's usual args).
     public var pendingModelName: String?
+    /// `--model_dir`, absolute: where `POST /v2/repository/models/{name}/load` looks for `<dir>/<name>` when the
+    /// name was not configured at start (KServe's multi-model serving). `nil` without the flag.
+    public var modelRepositoryDirectory: String?
     /// The predictor flags (`predictor_host`, ...) for that model, when no configured entry took them.
     public var pendingModelOptions: [String: ConfigValue] = [:]
 

@@ -344,3 +344,59 @@ def test_unknown_model_folder_lists_files_and_formats(tmp_path):
     assert r.returncode != 0
     text = r.stdout + r.stderr
     assert "weights.pt" in text and "onnx, xgboost, lightgbm" in text, text
+
+
+def test_multi_model_serving_loads_models_the_agent_puts_in_the_model_dir(tmp_path):
+    """KServe's TrainedModel flow: the server starts on an empty model folder; the model agent writes
+    <model_dir>/<name> and calls the repository load, which every worker applies."""
+    models = tmp_path / "models"
+    models.mkdir()
+    http = u.free_port()
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    log = open(tmp_path / "server.log", "wb")
+    proc = subprocess.Popen([str(u.kserve_bin()), "--model_name=mms", f"--model_dir={models}", "--workers=2",
+                             f"--http_port={http}", "--enable_grpc=false"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{http}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            try:
+                if requests.get(base + "/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert requests.get(base + "/v1/models", timeout=5).json()["models"] == []
+        (models / "tm1").mkdir()
+        predict = train_lightgbm(models / "tm1")
+        r = requests.post(base + "/v2/repository/models/tm1/load", timeout=60)
+        assert r.status_code == 200 and r.json() == {"name": "tm1", "load": True}, r.text
+        x, _ = iris()
+        want = np.asarray(predict(x[:3]))
+        for _ in range(8):  # every worker serves it
+            r = requests.post(base + "/v1/models/tm1:predict", json={"instances": x[:3].tolist()}, timeout=30)
+            assert r.status_code == 200, r.text
+            assert np.array(r.json()["predictions"]).tobytes() == want.tobytes()
+        r = requests.post(base + "/v2/repository/models/nothing-here/load", timeout=30)
+        assert r.status_code == 404 and "nothing-here" in r.json()["error"], r.text
+        (models / "odd").mkdir()
+        (models / "odd" / "weights.pt").write_bytes(b"x")
+        r = requests.post(base + "/v2/repository/models/odd/load", timeout=30)
+        assert r.status_code == 400 and "weights.pt" in r.json()["error"], r.text
+        r = requests.post(base + "/v2/repository/models/..%2Fetc/load", timeout=30)
+        assert r.status_code in (400, 404), r.text
+        r = requests.post(base + "/v2/repository/models/tm1/unload", timeout=30)
+        assert r.status_code == 200, r.text
+        for _ in range(4):
+            assert requests.post(base + "/v1/models/tm1:predict", json={"instances": x[:1].tolist()},
+                                 timeout=30).status_code == 404
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=40) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()

@@ -24,12 +24,23 @@ public final class ModelRepository: Sendable {
         var unloaded: Bool
     }
     private let entries = Locked<[Entry]>([])
+    private let resolver = Locked<ModelResolver?>(nil)
     private let seenGeneration = Locked<UInt64>(0)
     /// Where model files live by default (`/mnt/models` in KServe).
     public let modelsDirectory: String
 
     public init(modelsDirectory: String = "/mnt/models") {
         self.modelsDirectory = modelsDirectory
+    }
+
+    /// Builds a model that was not known at start from its name (multi-model serving: KServe's model agent puts
+    /// `<model_dir>/<name>` on disk, then calls load). Throws ``KServeError``: modelNotFound when there is nothing
+    /// of that name, invalidInput when its files are of no known format.
+    public typealias ModelResolver = @Sendable (String) throws -> BaseKServeModel
+
+    /// Sets how ``load(_:)`` finds a model it does not know (`nil`: unknown names are not found).
+    public func setResolver(_ resolve: ModelResolver?) {
+        resolver.value = resolve
     }
 
     /// Registers `model` under `name` (default: the model's name), replacing any model of that name.
@@ -79,7 +90,13 @@ public final class ModelRepository: Sendable {
     /// Loads (or re-loads) a known model: calls `load()` (and `start()`), marks it served.
     /// - Throws: ``KServeError`` modelNotFound for an unknown name, modelNotReady with the reason when loading fails.
     public func load(_ name: String) async throws {
-        guard let model = entries.withLock({ list in list.first { $0.name == name }?.model }) else {
+        var known = entries.withLock({ list in list.first { $0.name == name }?.model })
+        if known == nil, let resolve = resolver.value {
+            let built = try resolve(name)
+            update(built, name: name)
+            known = built
+        }
+        guard let model = known else {
             throw KServeError.modelNotFound(name)
         }
         setUnloaded(name, false)
@@ -121,7 +138,8 @@ public final class ModelRepository: Sendable {
         let generation = store.generation
         guard seenGeneration.value != generation else { return }
         seenGeneration.value = generation
-        for (name, loaded) in store.desiredStates() where isKnown(name) {
+        let canResolve = resolver.value != nil
+        for (name, loaded) in store.desiredStates() where isKnown(name) || (loaded && canResolve) {
             let served = model(named: name) != nil
             let readyNow = served ? await isModelReady(name) : false
             if loaded && !readyNow {
