@@ -10,7 +10,7 @@ DEBUG_BIN := .build/debug/kserve-master
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := nginx libfcgi-dev libfcgi-bin pkg-config python3-venv protobuf-compiler
 
-.PHONY: deps deps-apt build release run test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-trees bench-deps bench-build clean
+.PHONY: deps deps-apt build release run test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-trees bench-onnx bench-deps bench-build clean
 
 ORT_VERSION := 1.23.2
 ORT_WHEEL := onnxruntime-$(ORT_VERSION)-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl
@@ -133,6 +133,11 @@ bench-build: bench-deps $(BENCH_CEILING)
 
 bench: bench-build $(BENCH_VENV)/.stamp
 	$(BENCH_RUN) $(BENCH_ARGS)
+	$(BENCH_PY) Tests/bench/onnx_bench.py --bin .build/release/kserve-master --python $(BENCH_PY)
+
+## bench-onnx: only the ONNX workload (Tests/bench/onnx_bench.py): an MLP, ours vs KServe 0.21 + onnxruntime.
+bench-onnx: bench-build $(BENCH_VENV)/.stamp
+	$(BENCH_PY) Tests/bench/onnx_bench.py --bin .build/release/kserve-master --python $(BENCH_PY)
 
 ## bench-trees: the XGBoost / LightGBM runtimes in-process (one thread) against xgboost / lightgbm in Python on the
 ##   same models (100 and 500 trees): load, single-row and 1,000-row predict. Tests/bench/tree_bench.py trains them.

@@ -82,9 +82,10 @@ public struct WorkerProcess {
 
         var versions: [String: String] = [:]
         for m in config.models { versions[m.name] = m.version }
-        let options = DataPlaneOptions(
+        var options = DataPlaneOptions(
             limits: DecodingLimits(maxDepth: config.limits.maxJSONDepth, maxTensorBytes: config.limits.maxTensorBytes),
             modelVersions: versions, maxBodySize: config.http.maxBodySize)
+        options.poolLoaded = { pool.poolLoaded() }
         let dataPlane = DataPlane(repository: repository, metrics: metrics, options: options, stateStore: store)
         let router = RESTRouter(dataPlane: dataPlane, extraRoutes: [{ pool.statusRoute($0) }])
         var accessLogger = logger

@@ -11,6 +11,9 @@ public struct DataPlaneOptions: Sendable {
     /// The server name and version reported by `GET /v2`.
     public var serverName: String
     public var serverVersion: String
+    /// Whether every worker of the pool has loaded its models (the readiness routes answer not ready until then);
+    /// `nil`: this process alone decides.
+    public var poolLoaded: (@Sendable () -> Bool)?
 
     public init(
         limits: DecodingLimits = .default, modelVersions: [String: String] = [:], maxBodySize: Int = 64 << 20,
@@ -56,6 +59,7 @@ public final class DataPlane: Sendable {
     /// With `enable_predictor_health_check` on a transformer, the server is ready only while its predictor's
     /// server reports ready too.
     public func ready() async -> Bool {
+        if let poolLoaded = options.poolLoaded, !poolLoaded() { return false }
         for (_, model) in repository.models {
             if let m = model as? Model, m.predictorConfig.enableHealthCheck, !(await m.predictorServerReady()) {
                 return false
@@ -83,6 +87,7 @@ public final class DataPlane: Sendable {
     /// readiness for it. - Throws: modelNotFound.
     public func modelReady(_ name: String) async throws -> Bool {
         let model = try model(name)
+        if let poolLoaded = options.poolLoaded, !poolLoaded() { return false }
         guard await model.healthy() else { return false }
         if let m = model as? Model { return await m.predictorReady() }
         return true
@@ -93,6 +98,9 @@ public final class DataPlane: Sendable {
     /// - Throws: modelNotFound, or modelNotReady naming the reason (the load failure or the predictor).
     public func checkModelReady(_ name: String) async throws {
         let model = try model(name)
+        if let poolLoaded = options.poolLoaded, !poolLoaded() {
+            throw KServeError.modelNotReady(name, detail: "Not every worker of the pool has loaded its models yet.")
+        }
         guard await model.healthy() else { throw KServeError.modelNotReady(name, detail: model.notReadyReason) }
         if let m = model as? Model, !(await m.predictorReady()) {
             let host = m.predictorConfig.predictorHost ?? ""

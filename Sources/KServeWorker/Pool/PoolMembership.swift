@@ -1,3 +1,4 @@
+import Atomics
 import Glibc
 import KServeConfig
 import KServeModel
@@ -47,6 +48,23 @@ final class PoolMembership: Sendable {
 
     /// The models are loaded: the slot turns `ready` (unless the master already marked it `exiting`).
     func markReady() { slot?.markReady() }
+
+    private let loadedLatch = ManagedAtomicFlag()
+
+    /// Whether every worker the master wants has loaded its models (slots in state `ready`, at least the target
+    /// count). Once true it stays true in this process: a worker respawned later only accepts after loading, so a
+    /// respawn must not take the whole pod out of its Service.
+    func poolLoaded() -> Bool {
+        if loadedLatch.isSet { return true }
+        guard let scoreboard else { return true }
+        let target = max(1, Int(scoreboard.targetWorkers))
+        let ready = scoreboard.liveSlots().filter { $0.state == .ready }.count
+        if ready >= target {
+            loadedLatch.set()
+            return true
+        }
+        return false
+    }
 
     /// The accept loops have stopped.
     func markExiting() { slot?.setState(.exiting) }
@@ -107,4 +125,11 @@ final class PoolMembership: Sendable {
         guard let scoreboard else { return "" }
         return PoolStatus(scoreboard: scoreboard, listenFD: listenFD, source: "worker", full: false).prometheus()
     }
+}
+
+/// A flag set once, read from any thread.
+final class ManagedAtomicFlag: Sendable {
+    private let value = ManagedAtomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }
