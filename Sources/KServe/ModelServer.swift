@@ -238,8 +238,13 @@ public final class ModelServer: Sendable {
                     printToStandardError("kserve-master: configuration test failed: \(error)")
                     exit(1)
                 }
-                print("kserve-master: the configuration \(config.configFile ?? "(built in code)") is valid: "
-                    + "\(config.server.workers) workers, \(repository.models.count) models (\(repository.models.map(\.name).joined(separator: ", ")))")
+                let calls = config.grpc.maxConcurrentCalls > 0
+                    ? config.grpc.maxConcurrentCalls : max(1, config.server.workers) * max(1, config.server.threads) * 2
+                print("kserve-master: the configuration \(config.configFile ?? "(built in: no config file)") is valid: "
+                    + "\(config.server.workers) workers\(config.server.workersAuto ? " (auto)" : ""), "
+                    + "\(config.server.threads) accept loops per worker (max_asyncio_workers), "
+                    + "gRPC \(config.grpc.enable ? "on, \(calls) calls in flight (max_threads)" : "off"), "
+                    + "\(repository.models.count) models (\(repository.models.map(\.name).joined(separator: ", ")))")
                 exit(0)
             }
             do {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 
 /// The KServe model-server flags given on the command line; each one set wins over the config file.
@@ -24,6 +27,16 @@ public struct CommandLineOverrides: Sendable, Hashable {
     public var runDir: String?
     /// `--workers auto`: as many workers as CPUs this process may use (cgroup limit, then affinity).
     public var workersAuto: Bool = false
+    /// `--max_threads N` (KServe's gRPC thread pool) -> `[grpc] max_concurrent_calls`: gRPC calls in flight.
+    public var maxThreads: Int?
+    /// `--max_asyncio_workers N` (KServe's pool for model code) -> `[server] threads`: accept loops per worker.
+    public var maxAsyncioWorkers: Int?
+    /// `--grpc_max_receive_message_length N` -> `[grpc] max_receive_message_length`.
+    public var grpcMaxReceiveMessageLength: Int?
+    /// `--grpc_max_send_message_length N` -> `[grpc] max_send_message_length`.
+    public var grpcMaxSendMessageLength: Int?
+    /// `KSERVE_LOGLEVEL` (environment, as KServe's images) -> `[server] log_level`.
+    public var logLevel: String?
     /// KServe's transformer flags (`--predictor_host`, `--predictor_protocol`, `--predictor_use_ssl`,
     /// `--predictor_request_timeout_seconds`, `--predictor_request_retries`, `--enable_predictor_health_check`),
     /// as the `[[models]]` keys of the same names they set on the first entry (the `--model_name` model).
@@ -121,7 +134,8 @@ public enum KServeCommandLine {
             let message = KServeArguments.message(for: error)
             let flags = [
                 "--config", "--http_port", "--grpc_port", "--workers", "--enable_grpc", "--enable_latency_logging",
-                "--model_name", "--model_dir", "--model_format", "--run_dir", "--predictor_host", "--predictor_protocol", "--predictor_use_ssl",
+                "--model_name", "--model_dir", "--model_format", "--run_dir", "--max_threads", "--max_asyncio_workers",
+                "--grpc_max_receive_message_length", "--grpc_max_send_message_length", "--predictor_host", "--predictor_protocol", "--predictor_use_ssl",
                 "--predictor_request_timeout_seconds", "--predictor_request_retries",
             ]
             var flag = flags.first { message.contains("'\($0)") }
@@ -136,7 +150,20 @@ public enum KServeCommandLine {
                 file: "command line", key: "-c/--config",
                 reason: "empty: give the TOML config file, e.g. kserve-master -c conf/kserve.conf")
         }
+        try refuseUnsupported(parsed.unknown + setAside)
         var o = CommandLineOverrides(unknown: parsed.unknown + setAside)
+        if let level = getenv("KSERVE_LOGLEVEL").map({ String(cString: $0) }), !level.isEmpty {
+            let normalized = level.lowercased() == "warn" ? "warning" : level.lowercased()
+            guard ValueParsing.logLevels.contains(normalized) else {
+                throw ConfigError(file: "environment", key: "KSERVE_LOGLEVEL",
+                                  reason: "expected one of \(ValueParsing.logLevels.joined(separator: ", ")), got \(quoted(level))")
+            }
+            o.logLevel = normalized
+        }
+        o.maxThreads = try count(parsed.maxThreads, "--max_threads", 1...65536)
+        o.maxAsyncioWorkers = try count(parsed.maxAsyncioWorkers, "--max_asyncio_workers", 1...1024)
+        o.grpcMaxReceiveMessageLength = try count(parsed.grpcMaxReceiveMessageLength, "--grpc_max_receive_message_length", 1...(1 << 31))
+        o.grpcMaxSendMessageLength = try count(parsed.grpcMaxSendMessageLength, "--grpc_max_send_message_length", 1...(1 << 31))
         if let name = parsed.signal {
             guard let command = ControlCommand(rawValue: name) else {
                 throw bad("-s", "one of " + ControlCommand.allCases.map(\.rawValue).joined(separator: ", "), name)
@@ -209,6 +236,71 @@ public enum KServeCommandLine {
 
     private static func bad(_ flag: String, _ expected: String, _ got: String) -> ConfigError {
         ConfigError(file: "command line", key: flag, reason: "expected \(expected), got \(quoted(got))")
+    }
+
+    private static func count(_ text: String?, _ flag: String, _ range: ClosedRange<Int>) throws -> Int? {
+        guard let text else { return nil }
+        guard let n = ValueParsing.integer(text), range.contains(n) else {
+            throw bad(flag, "an integer from \(range.lowerBound) to \(range.upperBound)", text)
+        }
+        return n
+    }
+
+    /// KServe 0.21 flags this server does not take, each with why: refused, never silently ignored.
+    public static let refusedFlags: [String: String] = [
+        "--ssl_certfile": "TLS ends at nginx or the service mesh here: terminate it there (KServe's own TLS is not used)",
+        "--ssl_keyfile": "TLS ends at nginx or the service mesh here: terminate it there (KServe's own TLS is not used)",
+        "--enable_docs_url": "the Swagger UI page (/docs) is not built into this server yet",
+        "--access_log_format": "custom access log formats are not supported yet (the access line is: METHOD path status duration)",
+        "--log_config_file": "logging is configured by [server] log_level and log_file (or KSERVE_LOGLEVEL), not a Python logging config",
+        "--configure_logging": "this server always configures its own logging ([server] log_level, log_file)",
+        "--event_loop": "there is no Python event loop here: each worker runs [server] threads accept loops (--max_asyncio_workers)",
+        "--event-loop": "there is no Python event loop here: each worker runs [server] threads accept loops (--max_asyncio_workers)",
+        "--timeout_keep_alive": "client keep-alive is nginx's keepalive_timeout (65 s, as KServe's default) in the nginx template",
+        "--timeout-keep-alive": "client keep-alive is nginx's keepalive_timeout (65 s, as KServe's default) in the nginx template",
+    ]
+
+    /// KServe flags that KServe's own ModelServer accepts and ignores: logged with why, at start-up.
+    public static let ignoredFlags: [String: String] = [
+        "--protocol": "deprecated: KServe's ModelServer ignores it too; the protocol follows each request (v1, v2, gRPC)",
+    ]
+
+    /// Flags refused only when turned on (their default, off, is what this server does).
+    static let refusedWhenTrue: Set<String> = ["--enable_docs_url"]
+    /// Flags refused only when turned off.
+    static let refusedWhenFalse: Set<String> = ["--configure_logging"]
+
+    private static func refuseUnsupported(_ words: [String]) throws {
+        for (i, word) in words.enumerated() where word.hasPrefix("--") {
+            let parts = word.split(separator: "=", maxSplits: 1)
+            let name = String(parts.first ?? Substring(word))
+            guard let why = refusedFlags[name] else { continue }
+            if refusedWhenTrue.contains(name) || refusedWhenFalse.contains(name) {
+                let text = parts.count == 2 ? String(parts[1]) : (i + 1 < words.count ? words[i + 1] : "")
+                guard let value = ValueParsing.strtobool(text) else {
+                    throw bad(name, "a boolean (true/false, 1/0, yes/no, on/off, y/n, t/f)", text)
+                }
+                if refusedWhenTrue.contains(name) && !value { continue }
+                if refusedWhenFalse.contains(name) && value { continue }
+            }
+            throw ConfigError(file: "command line", key: name, reason: "not supported: \(why)")
+        }
+    }
+
+    /// One warning per unknown flag (KServe ignores unknown flags so that custom servers can add their own).
+    public static func unknownFlagWarnings(_ words: [String]) -> [String] {
+        var seen = Set<String>()
+        var lines: [String] = []
+        for word in words where word.hasPrefix("-") {
+            let name = String(word.split(separator: "=", maxSplits: 1).first ?? Substring(word))
+            guard seen.insert(name).inserted else { continue }
+            if let why = ignoredFlags[name] {
+                lines.append("ignoring \(name): \(why)")
+            } else {
+                lines.append("ignoring unknown flag \(name) (as KServe's model server does; a custom server may read it)")
+            }
+        }
+        return lines
     }
 
     private static func port(_ text: String?, _ flag: String) throws -> Int? {
@@ -314,6 +406,26 @@ struct KServeArguments: ParsableCommand {
         name: .customLong("enable_predictor_health_check"),
         help: "Sets enable_predictor_health_check = true on the first entry.")
     var enablePredictorHealthCheck = false
+
+    @Option(
+        name: .customLong("max_threads"),
+        help: ArgumentHelp("Overrides [grpc] max_concurrent_calls: gRPC calls in flight (KServe's gRPC threads).", valueName: "n"))
+    var maxThreads: String?
+
+    @Option(
+        name: .customLong("max_asyncio_workers"),
+        help: ArgumentHelp("Overrides [server] threads: accept loops per worker (KServe's pool for model code).", valueName: "n"))
+    var maxAsyncioWorkers: String?
+
+    @Option(
+        name: .customLong("grpc_max_receive_message_length"),
+        help: ArgumentHelp("Overrides [grpc] max_receive_message_length: the largest request message, in bytes.", valueName: "bytes"))
+    var grpcMaxReceiveMessageLength: String?
+
+    @Option(
+        name: .customLong("grpc_max_send_message_length"),
+        help: ArgumentHelp("Overrides [grpc] max_send_message_length: the largest response message, in bytes.", valueName: "bytes"))
+    var grpcMaxSendMessageLength: String?
 
     @Option(
         name: .customShort("s"),

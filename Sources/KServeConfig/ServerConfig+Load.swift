@@ -113,6 +113,11 @@ extension ServerConfig {
             if !http.nginxWorkersExplicit { http.nginxWorkers = server.workers }
         }
         if let v = overrides.enableGRPC { grpc.enable = v }
+        if let v = overrides.maxThreads { grpc.maxConcurrentCalls = v }
+        if let v = overrides.maxAsyncioWorkers { server.threads = v }
+        if let v = overrides.grpcMaxReceiveMessageLength { grpc.maxReceiveMessageLength = v }
+        if let v = overrides.grpcMaxSendMessageLength { grpc.maxSendMessageLength = v }
+        if let v = overrides.logLevel { server.logLevel = v }
         if let v = overrides.enableLatencyLogging { server.enableLatencyLogging = v }
         if let v = overrides.runDir { server.runDir = PathUtilities.absolute(v) }
         if overrides.modelFormat != nil && overrides.modelDir == nil {
@@ -262,6 +267,12 @@ struct ConfigFileParser {
             config.grpc.host = try r.host("host", default: g.host)
             config.grpc.port = try r.port("port", default: g.port)
             config.grpc.maxMessageSize = try r.size("max_message_size", default: g.maxMessageSize, minimum: 1)
+            if r.has("max_receive_message_length") {
+                config.grpc.maxReceiveMessageLength = try r.size("max_receive_message_length", default: 0, minimum: 1)
+            }
+            if r.has("max_send_message_length") {
+                config.grpc.maxSendMessageLength = try r.size("max_send_message_length", default: 0, minimum: 1)
+            }
             config.grpc.maxConcurrentCalls = try r.int(
                 "max_concurrent_calls", default: g.maxConcurrentCalls, in: 0...65536, expect: "0 (automatic) or a positive integer")
             config.grpc.queueTimeout = try r.duration("queue_timeout", default: g.queueTimeout)

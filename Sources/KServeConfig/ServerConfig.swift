@@ -188,6 +188,16 @@ public struct GRPCSection: Sendable, Hashable {
     public var port: Int = 8081
     /// `max_message_size`: largest gRPC message in bytes, both ways (default `"64m"`).
     public var maxMessageSize: Int = 64 << 20
+    /// `max_receive_message_length` (KServe's `--grpc_max_receive_message_length`): largest request message;
+    /// `nil` = `max_message_size`.
+    public var maxReceiveMessageLength: Int?
+    /// `max_send_message_length` (KServe's `--grpc_max_send_message_length`): largest response message;
+    /// `nil` = `max_message_size`.
+    public var maxSendMessageLength: Int?
+    /// The request limit in force.
+    public var receiveLimit: Int { maxReceiveMessageLength ?? maxMessageSize }
+    /// The response limit in force.
+    public var sendLimit: Int { maxSendMessageLength ?? maxMessageSize }
     /// `max_concurrent_calls`: gRPC calls in flight toward the workers at most; 0 means workers x threads x 2
     /// (default 0).
     public var maxConcurrentCalls: Int = 0

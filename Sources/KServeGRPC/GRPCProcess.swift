@@ -85,7 +85,8 @@ public struct GRPCProcess: Sendable {
         let bridge = WorkerBridge(
             socketPath: config.socketPath, maxConcurrentCalls: options.maxConcurrentCalls,
             queueTimeout: options.queueTimeout, logger: logger)
-        let maxMessageSize = config.grpc.maxMessageSize
+        let maxMessageSize = config.grpc.receiveLimit
+        let maxSendSize = config.grpc.sendLimit
         let host = config.grpc.host == "localhost" ? "127.0.0.1" : config.grpc.host
         let port = config.grpc.port
         let server = GRPCServer(
@@ -101,7 +102,8 @@ public struct GRPCProcess: Sendable {
                 },
                 eventLoopGroup: group),
             services: [
-                InferenceProxyService(bridge: bridge, lifecycle: lifecycle, maxMessageSize: maxMessageSize),
+                InferenceProxyService(
+                    bridge: bridge, lifecycle: lifecycle, maxMessageSize: maxMessageSize, maxResponseSize: maxSendSize),
                 HealthService(bridge: bridge, lifecycle: lifecycle, pollInterval: options.healthPollInterval),
             ],
             interceptors: [AccessLogInterceptor(logger: logger)])

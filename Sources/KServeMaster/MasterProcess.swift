@@ -77,11 +77,7 @@ public struct MasterProcess: Sendable {
         var log = logger
         log[metadataKey: "pid"] = "\(getpid())"
         log[metadataKey: "role"] = "master"
-        if !unknownArguments.isEmpty {
-            log.warning(
-                "ignoring unknown command-line arguments",
-                metadata: ["arguments": .string(unknownArguments.joined(separator: " "))])
-        }
+        for line in KServeCommandLine.unknownFlagWarnings(unknownArguments) { log.warning("\(line)") }
 
         // Signals first, so that a SIGTERM during start-up becomes an orderly stop, not a leaked socket.
         let signals = try SignalPipe.install()

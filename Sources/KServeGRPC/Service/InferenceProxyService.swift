@@ -11,8 +11,10 @@ import Synchronization
 struct InferenceProxyService: RegistrableRPCService {
     let bridge: WorkerBridge
     let lifecycle: ProcessLifecycle
-    /// `[grpc] max_message_size`, for the RESOURCE_EXHAUSTED message.
+    /// The largest request message (`[grpc] max_receive_message_length`, else `max_message_size`).
     let maxMessageSize: Int
+    /// The largest response message (`[grpc] max_send_message_length`, else `max_message_size`).
+    var maxResponseSize: Int? = nil
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
         for rpc in InferenceRPC.allCases {
@@ -23,10 +25,11 @@ struct InferenceProxyService: RegistrableRPCService {
                 do {
                     let message = try await singleMessage(request, rpc: rpc)
                     let response = try await forward(rpc, body: message, metadata: request.metadata)
-                    if response.count > maxMessageSize {
+                    let sendLimit = maxResponseSize ?? maxMessageSize
+                    if response.count > sendLimit {
                         throw RPCError(
                             code: .resourceExhausted,
-                            message: "the \(rpc.rawValue) response message of \(response.count) bytes is larger than the server's limit of \(maxMessageSize) bytes ([grpc] max_message_size)")
+                            message: "the \(rpc.rawValue) response message of \(response.count) bytes is larger than the server's limit of \(sendLimit) bytes ([grpc] max_send_message_length / max_message_size, --grpc_max_send_message_length)")
                     }
                     return StreamingServerResponse(single: ServerResponse(message: response))
                 } catch let error as RPCError {
@@ -52,7 +55,7 @@ struct InferenceProxyService: RegistrableRPCService {
         if message.count > maxMessageSize {
             throw RPCError(
                 code: .resourceExhausted,
-                message: "the \(rpc.rawValue) request message of \(message.count) bytes is larger than the server's limit of \(maxMessageSize) bytes ([grpc] max_message_size)")
+                message: "the \(rpc.rawValue) request message of \(message.count) bytes is larger than the server's limit of \(maxMessageSize) bytes ([grpc] max_receive_message_length / max_message_size, --grpc_max_receive_message_length)")
         }
         guard try await iterator.next() == nil else {
             throw RPCError(code: .invalidArgument, message: "\(rpc.rawValue) is unary: the call carried more than one request message")
