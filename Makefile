@@ -10,7 +10,7 @@ DEBUG_BIN := .build/debug/kserve-master
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := nginx libfcgi-dev libfcgi-bin pkg-config python3-venv protobuf-compiler
 
-.PHONY: deps build release run test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-trees bench-deps bench-build clean
+.PHONY: deps build release run run-debug test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-trees bench-deps bench-build clean
 
 ## deps: install the system packages the build and the tests need (Debian).
 deps:
@@ -27,8 +27,12 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product kserve-master
 
-## run: the main job on the default config (HTTP :8080 through nginx, 2 workers).
-run: deps
+## run: the main job on the default config (HTTP :8080 through nginx, 2 workers), on the release build (what
+##   users deploy; the first build takes long on 2 cores, see README "Performance"). `make run-debug`: debug build.
+run: release
+	.build/release/kserve-master -c $(CONFIG)
+
+run-debug: deps
 	$(SWIFT) build --product kserve-master
 	$(DEBUG_BIN) -c $(CONFIG)
 

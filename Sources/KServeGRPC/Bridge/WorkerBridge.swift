@@ -26,20 +26,24 @@ final class WorkerBridge: Sendable {
     ///   - rpc: the method.
     ///   - body: the serialized request message.
     ///   - metadata: the call's metadata, passed as `HTTP_*` parameters.
+    ///   - connection: cancelling it ends the call (its worker connection is shut down).
     /// - Returns: the serialized response message.
     /// - Throws: `RPCError` with the worker's status code and message, or UNAVAILABLE when no worker could take
     ///   the call; `CancellationError` when the call was cancelled.
-    func call(_ rpc: InferenceRPC, body: [UInt8], metadata: Metadata) async throws -> [UInt8] {
+    func call(
+        _ rpc: InferenceRPC, body: [UInt8], metadata: Metadata, connection: CancellableConnection = CancellableConnection()
+    ) async throws -> [UInt8] {
         guard try await limiter.acquire(timeout: queueTimeout) else {
             throw RPCError(
                 code: .unavailable,
                 message: "all \(limiter.limit) gRPC call slots to the model workers stayed busy for \(queueTimeout); the server is overloaded, retry later")
         }
         defer { limiter.release() }
+        if connection.isCancelled { throw CancellationError() }
         let params = Self.params(rpc, contentLength: body.count, metadata: metadata)
         let answer: (response: CGIResponse, stderr: [UInt8])
         do {
-            answer = try await client.exchange(params: params, body: body)
+            answer = try await client.exchange(params: params, body: body, connection: connection)
         } catch let error as FastCGIClientError {
             throw Self.rpcError(error, rpc: rpc)
         }

@@ -70,17 +70,19 @@ struct InferenceProxyService: RegistrableRPCService {
         let bridge = self.bridge
         let lifecycle = self.lifecycle
         let start = ContinuousClock.now
-        let task = Task { try await bridge.call(rpc, body: body, metadata: metadata) }
+        // The exchange runs in the handler's own task (no extra `Task {}`: that was one more hop to the
+        // cooperative pool per RPC); cancelling shuts the worker connection down, which ends the exchange at once.
+        let connection = CancellableConnection()
         do {
             return try await withRPCCancellationHandler {
                 try await withTaskCancellationHandler {
-                    try await task.value
+                    try await bridge.call(rpc, body: body, metadata: metadata, connection: connection)
                 } onCancel: {
-                    task.cancel()
+                    connection.cancel()
                 }
             } onCancelRPC: {
                 // grpc-swift also cancels every RPC when the server begins its graceful shutdown: keep those.
-                if !lifecycle.isDraining { task.cancel() }
+                if !lifecycle.isDraining { connection.cancel() }
             }
         } catch is CancellationError {
             if let timeout = grpcTimeout(metadata), ContinuousClock.now - start >= timeout - .milliseconds(1) {
