@@ -107,7 +107,7 @@ struct FastCGIRecordsTests {
             let response = try CGIResponse(stdout: reader.stdout)
             #expect(response.status == 200)
             #expect(response.header("content-type") == "x")
-            #expect(response.body == Array("hello".utf8))
+            #expect(Array(response.body) == Array("hello".utf8))
         }
     }
 

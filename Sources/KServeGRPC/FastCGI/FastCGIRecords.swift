@@ -236,8 +236,8 @@ struct CGIResponse: Sendable {
     var status: Int
     /// Header lines in order, names as written.
     var headers: [(name: String, value: String)]
-    /// The body.
-    var body: [UInt8]
+    /// The body: a slice of the STDOUT stream, not a copy of it.
+    var body: ArraySlice<UInt8>
 
     /// The first header of that name (case-insensitive).
     func header(_ name: String) -> String? {
@@ -283,6 +283,6 @@ struct CGIResponse: Sendable {
         guard let bodyStart else { throw FastCGIProtocolError(description: "the worker's answer has no end of headers") }
         self.status = status
         self.headers = headers
-        self.body = Array(stdout[bodyStart...])
+        self.body = stdout[bodyStart...]
     }
 }

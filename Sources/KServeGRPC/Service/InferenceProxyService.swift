@@ -18,7 +18,7 @@ struct InferenceProxyService: RegistrableRPCService {
         for rpc in InferenceRPC.allCases {
             let descriptor = MethodDescriptor(fullyQualifiedService: InferenceRPC.service, method: rpc.rawValue)
             router.registerHandler(
-                forMethod: descriptor, deserializer: RawMessageDeserializer(), serializer: RawMessageSerializer()
+                forMethod: descriptor, deserializer: RawMessageDeserializer(), serializer: RawSliceSerializer()
             ) { request, context in
                 do {
                     let message = try await singleMessage(request, rpc: rpc)
@@ -62,7 +62,7 @@ struct InferenceProxyService: RegistrableRPCService {
 
     /// Forwards the call, unless the process is draining; a cancelled call (client gone, deadline passed) closes
     /// its worker connection, but a graceful shutdown lets in-flight calls finish.
-    private func forward(_ rpc: InferenceRPC, body: [UInt8], metadata: Metadata) async throws -> [UInt8] {
+    private func forward(_ rpc: InferenceRPC, body: [UInt8], metadata: Metadata) async throws -> ArraySlice<UInt8> {
         guard lifecycle.beginCall() else {
             throw RPCError(code: .unavailable, message: "the gRPC server is shutting down; retry on another replica")
         }
@@ -116,12 +116,13 @@ struct RawMessageDeserializer: MessageDeserializer {
     }
 }
 
-/// Passes the message bytes through.
-struct RawMessageSerializer: MessageSerializer {
-    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes {
+/// Passes the message bytes through, from the slice of the worker's answer that holds them.
+struct RawSliceSerializer: MessageSerializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: ArraySlice<UInt8>) throws -> Bytes {
         Bytes(message)
     }
 }
+
 
 /// Whether the process is draining, and how many calls are in flight (so the drain can wait for them).
 final class ProcessLifecycle: Sendable {
