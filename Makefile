@@ -10,7 +10,7 @@ DEBUG_BIN := .build/debug/kserve-master
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := nginx libfcgi-dev libfcgi-bin pkg-config python3-venv protobuf-compiler
 
-.PHONY: deps deps-apt build release run test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-trees bench-onnx bench-deps bench-build clean
+.PHONY: deps deps-apt build release run run-debug test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-trees bench-onnx bench-deps bench-build clean
 
 ORT_VERSION := 1.23.2
 ORT_WHEEL := onnxruntime-$(ORT_VERSION)-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl
@@ -51,8 +51,12 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product kserve-master
 
-## run: the main job on the default config (HTTP :8080 through nginx, 2 workers).
-run: deps
+## run: the main job on the default config (HTTP :8080 through nginx, 2 workers), on the release build (what
+##   users deploy; the first build takes long on 2 cores, see README "Performance"). `make run-debug`: debug build.
+run: release
+	.build/release/kserve-master -c $(CONFIG)
+
+run-debug: deps
 	$(SWIFT) build --product kserve-master
 	$(DEBUG_BIN) -c $(CONFIG)
 

@@ -1,4 +1,5 @@
 import GRPCCore
+import Glibc
 import KServeProtobuf
 import Testing
 
@@ -42,6 +43,49 @@ struct FastCGIRecordsTests {
         #expect(records[5].1.isEmpty)
     }
 
+    @Test("the gathered request (head, STDIN headers, body slices) is the encoded request, sent without a copy of the body", arguments: [0, 1, 65535, 65536, 131_075])
+    func gatheredRequest(bodySize: Int) async throws {
+        let params = [("A", "b"), ("CONTENT_LENGTH", String(bodySize))]
+        let body = (0..<bodySize).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let expected = FastCGI.encodeRequest(params: params, stdin: body)
+        let gathered = FastCGI.encodeRequestHead(params: params, stdinCount: body.count)
+        var fds: [Int32] = [0, 0]
+        let paired = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
+        try #require(paired == 0)
+        let writing = fds[0]
+        let reading = fds[1]
+        defer { close(writing) }
+        let reader = Task.detached { () -> [UInt8] in
+            var received: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(reading, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                received += chunk[0..<n]
+            }
+            close(reading)
+            return received
+        }
+        let error: Int32? = gathered.head.withUnsafeBytes { head in
+            gathered.stdinHeaders.withUnsafeBytes { headers in
+                body.withUnsafeBytes { content -> Int32? in
+                    let parts = requestParts(head: head, stdinHeaders: headers, body: content)
+                    // No part is a copy of the body: parts 2, 4, ... are slices of `body`'s own storage.
+                    let slices = stride(from: 2, to: parts.count - 1, by: 2).map { parts[$0] }
+                    #expect(slices.reduce(0) { $0 + $1.count } == content.count)
+                    #expect(slices.allSatisfy { slice in
+                        guard let start = slice.baseAddress, let base = content.baseAddress else { return false }
+                        return start >= base && start + slice.count <= base + content.count
+                    })
+                    return sendAll(writing, parts)
+                }
+            }
+        }
+        #expect(error == nil)
+        _ = shutdown(writing, Int32(SHUT_WR))
+        #expect(await reader.value == expected)
+    }
+
     @Test("the reader collects STDOUT across arbitrary chunk boundaries until END_REQUEST")
     func reader() throws {
         let stream = Self.record(6, Array("Status: 200 OK\r\nContent-Type: x\r\n\r\nhel".utf8), padding: 5)
@@ -63,7 +107,7 @@ struct FastCGIRecordsTests {
             let response = try CGIResponse(stdout: reader.stdout)
             #expect(response.status == 200)
             #expect(response.header("content-type") == "x")
-            #expect(response.body == Array("hello".utf8))
+            #expect(Array(response.body) == Array("hello".utf8))
         }
     }
 

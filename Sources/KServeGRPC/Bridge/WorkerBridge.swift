@@ -26,20 +26,24 @@ final class WorkerBridge: Sendable {
     ///   - rpc: the method.
     ///   - body: the serialized request message.
     ///   - metadata: the call's metadata, passed as `HTTP_*` parameters.
-    /// - Returns: the serialized response message.
+    ///   - connection: cancelling it ends the call (its worker connection is shut down).
+    /// - Returns: the serialized response message (a slice of the worker's answer, not a copy).
     /// - Throws: `RPCError` with the worker's status code and message, or UNAVAILABLE when no worker could take
     ///   the call; `CancellationError` when the call was cancelled.
-    func call(_ rpc: InferenceRPC, body: [UInt8], metadata: Metadata) async throws -> [UInt8] {
+    func call(
+        _ rpc: InferenceRPC, body: [UInt8], metadata: Metadata, connection: CancellableConnection = CancellableConnection()
+    ) async throws -> ArraySlice<UInt8> {
         guard try await limiter.acquire(timeout: queueTimeout) else {
             throw RPCError(
                 code: .unavailable,
                 message: "all \(limiter.limit) gRPC call slots to the model workers stayed busy for \(queueTimeout); the server is overloaded, retry later")
         }
         defer { limiter.release() }
+        if connection.isCancelled { throw CancellationError() }
         let params = Self.params(rpc, contentLength: body.count, metadata: metadata)
         let answer: (response: CGIResponse, stderr: [UInt8])
         do {
-            answer = try await client.exchange(params: params, body: body)
+            answer = try await client.exchange(params: params, body: body, connection: connection)
         } catch let error as FastCGIClientError {
             throw Self.rpcError(error, rpc: rpc)
         }
@@ -94,7 +98,7 @@ final class WorkerBridge: Sendable {
     }
 
     /// The response message, or the worker's error as an `RPCError`.
-    static func result(_ response: CGIResponse) throws -> [UInt8] {
+    static func result(_ response: CGIResponse) throws -> ArraySlice<UInt8> {
         let grpcStatus = response.header(GRPCBridgeContract.statusHeader).flatMap { Int($0.trimmingCharacters()) }
         if response.status == 200 && (grpcStatus == nil || grpcStatus == 0) {
             return response.body
@@ -119,7 +123,7 @@ final class WorkerBridge: Sendable {
 
     /// The `error` member of a `{"error": "..."}` body, or the body as text.
     static func errorMessage(_ response: CGIResponse) -> String {
-        if let json = try? JSONValue.parse(response.body[...]), case .string(let message)? = json["error"] {
+        if let json = try? JSONValue.parse(response.body), case .string(let message)? = json["error"] {
             return message
         }
         let text = String(decoding: response.body.prefix(4096), as: UTF8.self)

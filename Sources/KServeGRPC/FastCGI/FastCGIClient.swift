@@ -53,16 +53,18 @@ final class FastCGIClient: Sendable {
     /// - Parameters:
     ///   - params: the FastCGI parameters, in order.
     ///   - body: the STDIN stream.
+    ///   - connection: cancelling it (from any thread) shuts the exchange's socket down.
     /// - Returns: the worker's CGI answer and anything it wrote to STDERR.
     /// - Throws: ``FastCGIClientError``, or `CancellationError` when the task was cancelled.
-    func exchange(params: [(String, String)], body: [UInt8]) async throws -> (response: CGIResponse, stderr: [UInt8]) {
-        let request = FastCGI.encodeRequest(params: params, stdin: body)
-        let connection = CancellableConnection()
+    func exchange(
+        params: [(String, String)], body: [UInt8], connection: CancellableConnection = CancellableConnection()
+    ) async throws -> (response: CGIResponse, stderr: [UInt8]) {
+        let request = FastCGI.encodeRequestHead(params: params, stdinCount: body.count)
         let path = socketPath
         let outcome = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
                 pool.submit {
-                    continuation.resume(returning: Self.run(request, socketPath: path, connection: connection))
+                    continuation.resume(returning: Self.run(request, body: body, socketPath: path, connection: connection))
                 }
             }
         } onCancel: {
@@ -74,8 +76,11 @@ final class FastCGIClient: Sendable {
 
     typealias Outcome = Result<(response: CGIResponse, stderr: [UInt8]), FastCGIClientError>
 
-    /// One blocking exchange.
-    static func run(_ request: [UInt8], socketPath: String, connection: CancellableConnection) -> Outcome {
+    /// One blocking exchange; the body is sent from its own buffer (see ``FastCGI/encodeRequestHead(params:stdinCount:)``).
+    static func run(
+        _ request: (head: [UInt8], stdinHeaders: [UInt8]), body: [UInt8], socketPath: String,
+        connection: CancellableConnection
+    ) -> Outcome {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { return .failure(.connect(POSIXFailure("socket", errno))) }
         guard connection.attach(fd) else {
@@ -109,17 +114,12 @@ final class FastCGIClient: Sendable {
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
 
-        var sent = 0
-        let writeError: Int32? = request.withUnsafeBytes { raw -> Int32? in
-            while sent < raw.count {
-                let n = send(fd, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
+        let writeError: Int32? = request.head.withUnsafeBytes { head in
+            request.stdinHeaders.withUnsafeBytes { headers in
+                body.withUnsafeBytes { content in
+                    sendAll(fd, requestParts(head: head, stdinHeaders: headers, body: content))
                 }
-                sent += n
             }
-            return nil
         }
         if let writeError { return .failure(.closedEarly(POSIXFailure("write", writeError))) }
 
@@ -153,6 +153,71 @@ final class FastCGIClient: Sendable {
             return .failure(.protocolError("\(error)"))
         }
     }
+}
+
+/// The request's gather list: `head`, then each STDIN record's header and its slice of `body`, then the closing
+/// empty STDIN record (``FastCGI/encodeRequestHead(params:stdinCount:)``). Every part points into the arguments.
+func requestParts(
+    head: UnsafeRawBufferPointer, stdinHeaders headers: UnsafeRawBufferPointer, body content: UnsafeRawBufferPointer
+) -> [UnsafeRawBufferPointer] {
+    var parts: [UnsafeRawBufferPointer] = [head]
+    parts.reserveCapacity(2 * (headers.count / 8) + 1)
+    var offset = 0
+    var k = 0
+    while offset < content.count {
+        let end = min(offset + FastCGI.maxContentLength, content.count)
+        parts.append(UnsafeRawBufferPointer(rebasing: headers[(8 * k)..<(8 * k + 8)]))
+        parts.append(UnsafeRawBufferPointer(rebasing: content[offset..<end]))
+        offset = end
+        k += 1
+    }
+    parts.append(UnsafeRawBufferPointer(rebasing: headers[(8 * k)..<(8 * k + 8)]))
+    return parts
+}
+
+/// Sends every byte of `parts`, in order, with gathered writes (`sendmsg`, no SIGPIPE).
+/// - Returns: `nil` once all is sent, else the errno of the failed write.
+func sendAll(_ fd: Int32, _ parts: [UnsafeRawBufferPointer]) -> Int32? {
+    var index = 0
+    var offset = 0
+    var vectors = [iovec](repeating: iovec(), count: 64)
+    while index < parts.count {
+        var count = 0
+        var i = index
+        var skip = offset
+        while i < parts.count && count < vectors.count {
+            let part = parts[i]
+            if part.count > skip, let base = part.baseAddress {
+                vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base + skip), iov_len: part.count - skip)
+                count += 1
+            }
+            skip = 0
+            i += 1
+        }
+        if count == 0 { return nil }
+        let n = vectors.withUnsafeMutableBufferPointer { v -> Int in
+            var message = msghdr()
+            message.msg_iov = v.baseAddress
+            message.msg_iovlen = count
+            return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+        }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return errno
+        }
+        var left = n
+        while index < parts.count {
+            let remaining = parts[index].count - offset
+            if left < remaining {
+                offset += left
+                break
+            }
+            left -= remaining
+            index += 1
+            offset = 0
+        }
+    }
+    return nil
 }
 
 /// A failed system call, with its errno.

@@ -54,6 +54,36 @@ enum FastCGI {
         return out
     }
 
+    /// The request as a gather list, so the STDIN body is sent from the caller's buffer and never copied into a
+    /// request buffer: `head` (BEGIN_REQUEST and the PARAMS stream), then for STDIN record `k` its 8-byte header
+    /// `stdinHeaders[8k..<8k+8]` followed by the body's `k`-th slice of at most 65535 bytes, then the empty STDIN
+    /// record that ends the stream (the last 8 bytes of `stdinHeaders`). Sent in that order, the bytes are exactly
+    /// ``encodeRequest(params:stdin:)``'s.
+    static func encodeRequestHead(params: [(String, String)], stdinCount: Int) -> (head: [UInt8], stdinHeaders: [UInt8]) {
+        var pairs: [UInt8] = []
+        for (name, value) in params {
+            appendLength(name.utf8.count, to: &pairs)
+            appendLength(value.utf8.count, to: &pairs)
+            pairs.append(contentsOf: name.utf8)
+            pairs.append(contentsOf: value.utf8)
+        }
+        var head: [UInt8] = []
+        head.reserveCapacity(16 + pairs.count + 8 * (pairs.count / maxContentLength + 2))
+        let begin: [UInt8] = [UInt8(responderRole >> 8), UInt8(responderRole & 0xFF), 0, 0, 0, 0, 0, 0]
+        appendRecord(.beginRequest, begin[...], to: &head)
+        appendStream(.params, pairs[...], to: &head)
+        var headers: [UInt8] = []
+        headers.reserveCapacity(8 * (stdinCount / maxContentLength + 2))
+        var left = stdinCount
+        while left > 0 {
+            let n = min(left, maxContentLength)
+            appendHeader(.stdin, length: n, to: &headers)
+            left -= n
+        }
+        appendRecord(.stdin, [], to: &headers)
+        return (head, headers)
+    }
+
     /// A name or value length: one byte below 128, else four bytes with the top bit set.
     static func appendLength(_ n: Int, to out: inout [UInt8]) {
         if n < 128 {
@@ -90,6 +120,19 @@ enum FastCGI {
         out.append(0)
         out.append(0)
         out.append(contentsOf: content)
+    }
+
+    /// The 8-byte header of a record of `length` content bytes (the content is sent separately).
+    static func appendHeader(_ type: RecordType, length: Int, to out: inout [UInt8]) {
+        precondition(length <= maxContentLength)
+        out.append(1)
+        out.append(type.rawValue)
+        out.append(UInt8(requestID >> 8))
+        out.append(UInt8(requestID & 0xFF))
+        out.append(UInt8(length >> 8))
+        out.append(UInt8(length & 0xFF))
+        out.append(0)
+        out.append(0)
     }
 }
 
@@ -193,8 +236,8 @@ struct CGIResponse: Sendable {
     var status: Int
     /// Header lines in order, names as written.
     var headers: [(name: String, value: String)]
-    /// The body.
-    var body: [UInt8]
+    /// The body: a slice of the STDOUT stream, not a copy of it.
+    var body: ArraySlice<UInt8>
 
     /// The first header of that name (case-insensitive).
     func header(_ name: String) -> String? {
@@ -240,6 +283,6 @@ struct CGIResponse: Sendable {
         guard let bodyStart else { throw FastCGIProtocolError(description: "the worker's answer has no end of headers") }
         self.status = status
         self.headers = headers
-        self.body = Array(stdout[bodyStart...])
+        self.body = stdout[bodyStart...]
     }
 }

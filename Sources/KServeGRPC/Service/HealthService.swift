@@ -69,7 +69,7 @@ struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
         let ready: Bool? = await withTaskGroup(of: Bool?.self) { group in
             group.addTask {
                 guard let bytes = try? await bridge.call(.serverReady, body: [], metadata: [:]),
-                      let message = try? Inference_ServerReadyResponse(serializedBytes: bytes)
+                      let message = try? Inference_ServerReadyResponse(serializedBytes: Array(bytes))
                 else { return false }
                 return message.ready
             }

@@ -20,7 +20,7 @@ struct InferenceProxyService: RegistrableRPCService {
         for rpc in InferenceRPC.allCases {
             let descriptor = MethodDescriptor(fullyQualifiedService: InferenceRPC.service, method: rpc.rawValue)
             router.registerHandler(
-                forMethod: descriptor, deserializer: RawMessageDeserializer(), serializer: RawMessageSerializer()
+                forMethod: descriptor, deserializer: RawMessageDeserializer(), serializer: RawSliceSerializer()
             ) { request, context in
                 do {
                     let message = try await singleMessage(request, rpc: rpc)
@@ -65,7 +65,7 @@ struct InferenceProxyService: RegistrableRPCService {
 
     /// Forwards the call, unless the process is draining; a cancelled call (client gone, deadline passed) closes
     /// its worker connection, but a graceful shutdown lets in-flight calls finish.
-    private func forward(_ rpc: InferenceRPC, body: [UInt8], metadata: Metadata) async throws -> [UInt8] {
+    private func forward(_ rpc: InferenceRPC, body: [UInt8], metadata: Metadata) async throws -> ArraySlice<UInt8> {
         guard lifecycle.beginCall() else {
             throw RPCError(code: .unavailable, message: "the gRPC server is shutting down; retry on another replica")
         }
@@ -73,17 +73,19 @@ struct InferenceProxyService: RegistrableRPCService {
         let bridge = self.bridge
         let lifecycle = self.lifecycle
         let start = ContinuousClock.now
-        let task = Task { try await bridge.call(rpc, body: body, metadata: metadata) }
+        // The exchange runs in the handler's own task (no extra `Task {}`: that was one more hop to the
+        // cooperative pool per RPC); cancelling shuts the worker connection down, which ends the exchange at once.
+        let connection = CancellableConnection()
         do {
             return try await withRPCCancellationHandler {
                 try await withTaskCancellationHandler {
-                    try await task.value
+                    try await bridge.call(rpc, body: body, metadata: metadata, connection: connection)
                 } onCancel: {
-                    task.cancel()
+                    connection.cancel()
                 }
             } onCancelRPC: {
                 // grpc-swift also cancels every RPC when the server begins its graceful shutdown: keep those.
-                if !lifecycle.isDraining { task.cancel() }
+                if !lifecycle.isDraining { connection.cancel() }
             }
         } catch is CancellationError {
             if let timeout = grpcTimeout(metadata), ContinuousClock.now - start >= timeout - .milliseconds(1) {
@@ -117,12 +119,13 @@ struct RawMessageDeserializer: MessageDeserializer {
     }
 }
 
-/// Passes the message bytes through.
-struct RawMessageSerializer: MessageSerializer {
-    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes {
+/// Passes the message bytes through, from the slice of the worker's answer that holds them.
+struct RawSliceSerializer: MessageSerializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: ArraySlice<UInt8>) throws -> Bytes {
         Bytes(message)
     }
 }
+
 
 /// Whether the process is draining, and how many calls are in flight (so the drain can wait for them).
 final class ProcessLifecycle: Sendable {
