@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEBUG_BIN := .build/debug/kserve-master
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := nginx libfcgi-dev libfcgi-bin pkg-config python3-venv protobuf-compiler
+APT_PACKAGES := nginx libfcgi-dev libfcgi-bin pkg-config python3-venv python3-pip protobuf-compiler
 
 .PHONY: deps deps-apt build release run run-debug test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-trees bench-onnx bench-deps bench-build clean
 

@@ -69,38 +69,55 @@ def build(out: Path) -> None:
     (out / "ort.json").write_text(json.dumps({"p50_us": ort_us, "onnxruntime": ort.__version__}))
 
 
-def serve(argv: list[str]) -> None:
-    import onnxruntime as ort
+try:  # the serving side needs KServe (the bench venv); --train needs only onnx and onnxruntime
     from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer, model_server
     from kserve.utils.utils import generate_uuid
+except ImportError:  # pragma: no cover
+    Model = object
 
-    class ONNXModel(Model):
-        def __init__(self, name: str, path: str):
-            super().__init__(name)
-            self.path = path
-            self.session = None
-            self.load()
 
-        def load(self) -> bool:
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = 1
-            so.inter_op_num_threads = 1
-            self.session = ort.InferenceSession(self.path, so, providers=["CPUExecutionProvider"])
-            self.ready = True
-            return True
+class ONNXModel(Model):
+    """A KServe custom Model running an ONNX file with onnxruntime (one intra-op thread). KServe pickles models into
+    its worker processes: the session is rebuilt there (__setstate__), as it cannot be pickled."""
 
-        async def predict(self, payload: InferRequest, headers=None, response_headers=None) -> InferResponse:
-            feeds = {i.name: i.as_numpy() for i in payload.inputs}
-            names = [o.name for o in self.session.get_outputs()]
-            results = self.session.run(names, feeds)
-            outputs = []
-            for name, value in zip(names, results):
-                out = InferOutput(name=name, shape=list(value.shape), datatype="FP32")
-                out.set_data_from_numpy(value, binary_data=payload.use_binary_outputs)
-                outputs.append(out)
-            return InferResponse(response_id=payload.id or generate_uuid(), model_name=self.name,
-                                 infer_outputs=outputs, use_binary_outputs=payload.use_binary_outputs)
+    def __init__(self, name: str, path: str):
+        super().__init__(name)
+        self.path = path
+        self.session = None
+        self.load()
 
+    def load(self) -> bool:
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(self.path, so, providers=["CPUExecutionProvider"])
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.ready = True
+        return True
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["session"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.load()
+
+    async def predict(self, payload, headers=None, response_headers=None):
+        feeds = {i.name: i.as_numpy() for i in payload.inputs}
+        results = self.session.run(self.output_names, feeds)
+        outputs = []
+        for name, value in zip(self.output_names, results):
+            out = InferOutput(name=name, shape=list(value.shape), datatype="FP32")
+            out.set_data_from_numpy(value, binary_data=payload.use_binary_outputs)
+            outputs.append(out)
+        return InferResponse(response_id=payload.id or generate_uuid(), model_name=self.name,
+                             infer_outputs=outputs, use_binary_outputs=payload.use_binary_outputs)
+
+
+def serve(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(parents=[model_server.parser])
     parser.add_argument("--model_dir", required=True)
     args, _ = parser.parse_known_args(argv)
