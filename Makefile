@@ -45,6 +45,7 @@ $(ORT_LIB):
 # Explicit products: `--build-tests` would also build every dependency's plugin tools (protoc from C++ source).
 build: deps
 	$(SWIFT) build --product kserve-master
+	$(SWIFT) build --product kserve-example-server
 	$(SWIFT) build --product kserve-swiftPackageTests
 
 ## release: the optimised binary (.build/release/kserve-master), Swift runtime linked statically.

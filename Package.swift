@@ -128,6 +128,8 @@ let package = Package(
             name: "kserve-master",
             dependencies: ["KServe", "KServeSamples", "KServeTreeModels", "KServeONNX"],
             swiftSettings: upcoming),
+        // An example of a user's own server: models registered in code, an exception handler, an engine model.
+        .executableTarget(name: "kserve-example-server", dependencies: ["KServe"], swiftSettings: upcoming),
         // Codec throughput benchmark (make bench-codec), prints MB/s.
         .executableTarget(name: "kserve-codec-bench", dependencies: ["KServeProtocol"], swiftSettings: upcoming),
         // libFuzzer target for the v2 request decoders and the BYTES decoder (make fuzz); replays files otherwise.

@@ -75,10 +75,16 @@ public final class ModelServer: Sendable {
         registered.withLock { $0.append((model, name)) }
     }
 
-    /// The seed's `register_exception_handler`: called with errors that escape a request (logged by default).
+    /// The seed's `register_exception_handler`: called, in the worker process, with every error that escapes a
+    /// request as a server error (5xx; REST and gRPC) or a model's lifecycle (a failed load). The default handler
+    /// logs it. 4xx answers (the client's mistakes) are not exceptions and do not reach it.
     public func registerExceptionHandler(_ handler: @escaping @Sendable (any Error) -> Void) {
         exceptionHandler.withLock { $0 = handler }
     }
+
+    /// `--model_name` when it named no configured model: the name KServe's args give the model your own server
+    /// registers in code (`MyModel(name: server.modelName ?? "my-model")`, as KServe's `args.model_name`).
+    public var modelName: String? { config.pendingModelName ?? config.models.first?.name }
 
     /// Builds the repository: models passed to `start` and registered in code, then every configured model.
     /// - Throws: ``ConfigError`` for an unknown kind or bad kind options.
@@ -230,7 +236,17 @@ public final class ModelServer: Sendable {
             exit(await GRPCProcess(config: config, logger: logger).run())
         case "worker":
             installRemoteClient(in: repository)
-            let status = await WorkerProcess(config: config, repository: repository, logger: logger).run()
+            let registered = exceptionHandler.withLock { $0 }
+            let errorLogger = logger
+            let handler: @Sendable (any Error, String) -> Void = { error, context in
+                if let registered {
+                    registered(error)
+                } else {
+                    errorLogger.error("exception in \(context): \(type(of: error)): \(error)")
+                }
+            }
+            let status = await WorkerProcess(
+                config: config, repository: repository, logger: logger, exceptionHandler: handler).run()
             exit(status)
         case "master":
             if action == .testConfiguration {

@@ -16,10 +16,15 @@ public struct WorkerProcess {
     public let repository: ModelRepository
     public var logger: Logger
 
-    public init(config: ServerConfig, repository: ModelRepository, logger: Logger) {
+    /// Called with every error that escapes a request (5xx) or a model's lifecycle (load, start, stop), and where.
+    public var exceptionHandler: (@Sendable (any Error, String) -> Void)?
+
+    public init(config: ServerConfig, repository: ModelRepository, logger: Logger,
+                exceptionHandler: (@Sendable (any Error, String) -> Void)? = nil) {
         self.config = config
         self.repository = repository
         self.logger = logger
+        self.exceptionHandler = exceptionHandler
     }
 
     /// Runs the worker; returns its exit status.
@@ -73,6 +78,7 @@ public struct WorkerProcess {
                 logger.info("model \(name) loaded")
             } catch {
                 logger.error("model \(name) failed to load: \(model.notReadyReason ?? "\(error)")")
+                exceptionHandler?(error, "load of model \(name)")
             }
         }
         if let store { await repository.converge(with: store) }
@@ -86,6 +92,7 @@ public struct WorkerProcess {
             limits: DecodingLimits(maxDepth: config.limits.maxJSONDepth, maxTensorBytes: config.limits.maxTensorBytes),
             modelVersions: versions, maxBodySize: config.http.maxBodySize)
         options.poolLoaded = { pool.poolLoaded() }
+        options.exceptionHandler = exceptionHandler
         let dataPlane = DataPlane(repository: repository, metrics: metrics, options: options, stateStore: store)
         let router = RESTRouter(dataPlane: dataPlane, extraRoutes: [{ pool.statusRoute($0) }])
         var accessLogger = logger
@@ -111,7 +118,11 @@ public struct WorkerProcess {
             pthread_detach(tid)
         }
         pool.markExiting()
-        for (_, model) in repository.models { await model.stop() }
+        // The seed's order at a graceful stop: stop(), then stop_engine() for an engine model.
+        for (_, model) in repository.models {
+            await model.stop()
+            if model.engine { await model.stopEngine() }
+        }
         logger.info("worker stopped")
         return 0
     }

@@ -14,6 +14,9 @@ public struct DataPlaneOptions: Sendable {
     /// Whether every worker of the pool has loaded its models (the readiness routes answer not ready until then);
     /// `nil`: this process alone decides.
     public var poolLoaded: (@Sendable () -> Bool)?
+    /// The seed's exception handler (`ModelServer.registerExceptionHandler`): called with every error that escapes
+    /// a request as a server error (5xx), with the request path. `nil`: nothing is called.
+    public var exceptionHandler: (@Sendable (any Error, String) -> Void)?
 
     public init(
         limits: DecodingLimits = .default, modelVersions: [String: String] = [:], maxBodySize: Int = 64 << 20,

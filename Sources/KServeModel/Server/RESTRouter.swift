@@ -28,8 +28,10 @@ public final class RESTRouter: Sendable {
             await dataPlane.synchronize()
             return try await route(request)
         } catch let error as KServeError {
+            if error.httpStatus >= 500 { dataPlane.options.exceptionHandler?(error, request.path) }
             return .error(error)
         } catch {
+            dataPlane.options.exceptionHandler?(error, request.path)
             return .error(KServeError(.internalError, "\(type(of: error)) : \(error)"))
         }
     }

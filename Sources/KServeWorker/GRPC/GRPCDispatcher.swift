@@ -35,8 +35,10 @@ public func handleGRPC(_ request: HTTPRequest, dataPlane: DataPlane) async -> HT
         let body = try await GRPCDispatcher(dataPlane: dataPlane, request: request).answer(rpc)
         return HTTPResponse(status: 200, headers: [("Content-Type", GRPCBridgeContract.contentType)], body: .bytes(body))
     } catch let error as KServeError {
+        if error.httpStatus >= 500 { dataPlane.options.exceptionHandler?(error, request.path) }
         return .error(error, headers: [(GRPCBridgeContract.statusHeader, String(error.grpcStatusCode))])
     } catch {
+        dataPlane.options.exceptionHandler?(error, request.path)
         let wrapped = KServeError(.internalError, "\(type(of: error)) : \(error)")
         return .error(wrapped, headers: [(GRPCBridgeContract.statusHeader, String(wrapped.grpcStatusCode))])
     }
