@@ -264,8 +264,21 @@ class Stack:
         if port is not None:
             self.port = port
         self.wait_live(timeout)
+        self.wait_pool_ready(min(timeout, 10))
         self.initial_workers = self.worker_pids()
         return self
+
+    def wait_pool_ready(self, timeout: float) -> None:
+        """Best effort: /v2/health/ready stays 503 until every worker has loaded its models (a stack whose
+        readiness depends on a predictor that is down never gets there; the caller checks what it expects)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if requests.get(self.base_url + "/v2/health/ready", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
 
     def wait_live(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
