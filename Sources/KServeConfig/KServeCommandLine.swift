@@ -250,7 +250,7 @@ public enum KServeCommandLine {
     public static let refusedFlags: [String: String] = [
         "--ssl_certfile": "TLS ends at nginx or the service mesh here: terminate it there (KServe's own TLS is not used)",
         "--ssl_keyfile": "TLS ends at nginx or the service mesh here: terminate it there (KServe's own TLS is not used)",
-        "--enable_docs_url": "the Swagger UI page (/docs) is not built into this server yet",
+        "--enable_docs_url": "the Swagger UI page (/docs) is not built into this server yet (the OpenAPI document is always at /openapi.json)",
         "--access_log_format": "custom access log formats are not supported yet (the access line is: METHOD path status duration)",
         "--log_config_file": "logging is configured by [server] log_level and log_file (or KSERVE_LOGLEVEL), not a Python logging config",
         "--configure_logging": "this server always configures its own logging ([server] log_level, log_file)",

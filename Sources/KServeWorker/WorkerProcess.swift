@@ -93,6 +93,7 @@ public struct WorkerProcess {
             modelVersions: versions, maxBodySize: config.http.maxBodySize)
         options.poolLoaded = { pool.poolLoaded() }
         options.exceptionHandler = exceptionHandler
+        options.statusPath = config.server.statusPath
         let dataPlane = DataPlane(repository: repository, metrics: metrics, options: options, stateStore: store)
         let router = RESTRouter(dataPlane: dataPlane, extraRoutes: [{ pool.statusRoute($0) }])
         var accessLogger = logger

@@ -17,6 +17,8 @@ public struct DataPlaneOptions: Sendable {
     /// The seed's exception handler (`ModelServer.registerExceptionHandler`): called with every error that escapes
     /// a request as a server error (5xx), with the request path. `nil`: nothing is called.
     public var exceptionHandler: (@Sendable (any Error, String) -> Void)?
+    /// The pool status page's path, documented in `/openapi.json` (`""`: off).
+    public var statusPath: String = "/status"
 
     public init(
         limits: DecodingLimits = .default, modelVersions: [String: String] = [:], maxBodySize: Int = 64 << 20,

@@ -55,6 +55,9 @@ public final class RESTRouter: Sendable {
             return HTTPResponse(
                 status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                 body: .bytes(Array(dp.metrics.renderPrometheus().utf8)))
+        case "openapi.json" where parts.count == 1:
+            try allow(request, "GET")
+            return .json(OpenAPIDocument.json(serverVersion: dp.options.serverVersion, statusPath: dp.options.statusPath))
         case "v1":
             return try await routeV1(request, Array(parts.dropFirst()))
         case "v2":
