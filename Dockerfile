@@ -17,6 +17,17 @@ RUN pip download --no-cache-dir --no-deps --only-binary=:all: "onnxruntime==${OR
  && echo "${ORT_WHEEL_SHA256}  $(ls /ort/onnxruntime-*.whl)" | sha256sum -c - \
  && python -c "import glob, zipfile; z = zipfile.ZipFile(glob.glob('/ort/*.whl')[0]); open('/ort/libonnxruntime.so', 'wb').write(z.read('onnxruntime/capi/libonnxruntime.so.${ORT_VERSION}'))"
 
+# The Swagger UI files for /docs (enable_docs_url) from the pinned PyPI swagger-ui-bundle wheel (as `make deps`).
+FROM python:3.11-slim-bookworm AS swaggerui
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG SWAGGER_UI_BUNDLE_VERSION=1.1.0
+ARG SWAGGER_UI_BUNDLE_SHA256=f7526f7bb99923e10594c54247265839bec97e96b0438561ac86faf40d40dd57
+WORKDIR /swagger
+RUN pip download --no-cache-dir --no-deps --only-binary=:all: "swagger-ui-bundle==${SWAGGER_UI_BUNDLE_VERSION}" -d /swagger \
+ && echo "${SWAGGER_UI_BUNDLE_SHA256}  $(ls /swagger/swagger_ui_bundle-*.whl)" | sha256sum -c - \
+ && python -c "import glob, zipfile; z = zipfile.ZipFile(glob.glob('/swagger/*.whl')[0]); [open('/swagger/' + n, 'wb').write(z.read('swagger_ui_bundle/vendor/swagger-ui-4.15.5/' + n)) for n in ('swagger-ui-bundle.js', 'swagger-ui.css', 'favicon-32x32.png', 'favicon-16x16.png', 'oauth2-redirect.html')]; open('/swagger/LICENSE', 'wb').write(z.read('swagger_ui_bundle-${SWAGGER_UI_BUNDLE_VERSION}.dist-info/LICENSE'))" \
+ && rm /swagger/*.whl
+
 FROM ${SWIFT_IMAGE} AS build
 # hadolint ignore=DL3008
 RUN apt-get -q update && apt-get -q install -y --no-install-recommends libfcgi-dev pkg-config \
@@ -42,6 +53,8 @@ RUN apt-get -q update \
 COPY --from=build /staging/bin/ /usr/local/bin/
 # Found by the binary as ../lib/libonnxruntime.so relative to /usr/local/bin/kserve-master.
 COPY --from=onnxruntime /ort/libonnxruntime.so /usr/local/lib/libonnxruntime.so
+# Found by the binary as ../share/kserve-swift/swagger-ui relative to /usr/local/bin/kserve-master (for /docs).
+COPY --from=swaggerui /swagger/ /usr/local/share/kserve-swift/swagger-ui/
 ENV SWIFT_BACKTRACE=enable=yes,sanitize=yes,threads=all,images=all,interactive=no,swift-backtrace=/usr/local/bin/swift-backtrace-static \
     TMPDIR=/tmp/kserve
 USER 10001:10001

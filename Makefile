@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 DEBUG_BIN := .build/debug/kserve-master
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := nginx libfcgi-dev libfcgi-bin pkg-config python3-venv python3-pip protobuf-compiler
+# headless Chromium for the Swagger UI page's e2e test (Tests/e2e/test_docs.py, driven by selenium)
+APT_PACKAGES += chromium chromium-driver
 
 .PHONY: deps deps-apt build release run run-debug test test-swift test-e2e venv fuzz bench-codec bench bench-quick bench-trees bench-onnx bench-deps bench-build clean
 
@@ -41,6 +43,27 @@ $(ORT_LIB):
 	  n = "onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)"; open(sys.argv[2], "wb").write(z.read(n))' \
 	  $(ORT_DIR)/wheel/$(ORT_WHEEL) $(ORT_LIB).tmp
 	mv $(ORT_LIB).tmp $(ORT_LIB)
+
+## The Swagger UI files that /docs serves (enable_docs_url), from the PyPI `swagger-ui-bundle` wheel (Apache 2.0;
+## Swagger UI 4.15.5): one pinned version, its sha256 checked, the built files extracted to .build/swagger-ui/ (found
+## there by the binary, see SwaggerUIAssets). Served by the workers themselves: the page needs no CDN.
+SWAGGER_UI_VERSION := 1.1.0
+SWAGGER_UI_WHEEL := swagger_ui_bundle-$(SWAGGER_UI_VERSION)-py3-none-any.whl
+SWAGGER_UI_SHA256 := f7526f7bb99923e10594c54247265839bec97e96b0438561ac86faf40d40dd57
+SWAGGER_UI_DIR := .build/swagger-ui
+SWAGGER_UI_FILES := swagger-ui-bundle.js swagger-ui.css favicon-32x32.png favicon-16x16.png oauth2-redirect.html
+deps: $(SWAGGER_UI_DIR)/swagger-ui-bundle.js
+
+$(SWAGGER_UI_DIR)/swagger-ui-bundle.js:
+	@mkdir -p $(SWAGGER_UI_DIR)/wheel
+	@[ -f $(SWAGGER_UI_DIR)/wheel/$(SWAGGER_UI_WHEEL) ] || python3 -m pip download -q --no-deps --only-binary=:all: \
+	  -d $(SWAGGER_UI_DIR)/wheel swagger-ui-bundle==$(SWAGGER_UI_VERSION)
+	echo "$(SWAGGER_UI_SHA256)  $(SWAGGER_UI_DIR)/wheel/$(SWAGGER_UI_WHEEL)" | sha256sum -c --quiet - || \
+	  { echo "swagger-ui-bundle wheel checksum mismatch: delete $(SWAGGER_UI_DIR) and retry"; exit 1; }
+	python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); d = sys.argv[2]; \
+	  [open(d + "/" + n, "wb").write(z.read("swagger_ui_bundle/vendor/swagger-ui-4.15.5/" + n)) for n in sys.argv[3:]]; \
+	  open(d + "/LICENSE", "wb").write(z.read("swagger_ui_bundle-$(SWAGGER_UI_VERSION).dist-info/LICENSE"))' \
+	  $(SWAGGER_UI_DIR)/wheel/$(SWAGGER_UI_WHEEL) $(SWAGGER_UI_DIR) $(SWAGGER_UI_FILES)
 
 # Explicit products: `--build-tests` would also build every dependency's plugin tools (protoc from C++ source).
 build: deps

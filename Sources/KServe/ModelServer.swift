@@ -249,6 +249,17 @@ public final class ModelServer: Sendable {
                 config: config, repository: repository, logger: logger, exceptionHandler: handler).run()
             exit(status)
         case "master":
+            var docsFolder: String?
+            do {
+                if config.http.enableDocsURL { docsFolder = try SwaggerUIAssets.locate(config: config) }
+            } catch {
+                if action == .testConfiguration {
+                    printToStandardError("kserve-master: configuration test failed: \(error)")
+                    exit(1)
+                }
+                logger.critical("\(error)")
+                exit(1)
+            }
             if action == .testConfiguration {
                 do {
                     try MasterProcess(config: config, arguments: CommandLine.arguments, logger: logger).testConfiguration()
@@ -256,13 +267,13 @@ public final class ModelServer: Sendable {
                     printToStandardError("kserve-master: configuration test failed: \(error)")
                     exit(1)
                 }
-                let calls = config.grpc.maxConcurrentCalls > 0
-                    ? config.grpc.maxConcurrentCalls : max(1, config.server.workers) * max(1, config.server.threads) * 2
+                let calls = config.grpcCallsInFlight
                 print("kserve-master: the configuration \(config.configFile ?? "(built in: no config file)") is valid: "
                     + "\(config.server.workers) workers\(config.server.workersAuto ? " (auto)" : ""), "
                     + "\(config.server.threads) accept loops per worker (max_asyncio_workers), "
                     + "gRPC \(config.grpc.enable ? "on, \(calls) calls in flight (max_threads)" : "off"), "
                     + "\(repository.models.count) models (\(repository.models.map(\.name).joined(separator: ", ")))")
+                for line in Self.settingsReport(config: config, docsFolder: docsFolder) { print("  " + line) }
                 exit(0)
             }
             do {
@@ -284,6 +295,23 @@ public final class ModelServer: Sendable {
             logger.critical("unknown \(KServeProcessContract.roleVariable)=\(role): this build has no such role")
             exit(2)
         }
+    }
+
+    /// What `-t` prints after its verdict: the settings KServe's flags change, one per line (`key: value`).
+    static func settingsReport(config: ServerConfig, docsFolder: String?) -> [String] {
+        let g = config.grpc
+        return [
+            "max_asyncio_workers ([server] threads): \(config.server.threads)",
+            "max_threads ([grpc] max_concurrent_calls): \(g.enable ? String(config.grpcCallsInFlight) : "- (gRPC off)")",
+            "grpc_max_receive_message_length: \(g.receiveLimit)",
+            "grpc_max_send_message_length: \(g.sendLimit)",
+            "log_level: \(config.server.logLevel)",
+            "log_file: \(config.logFilePath ?? "- (stderr)")",
+            "configure_logging: \(config.server.configureLogging)",
+            "enable_latency_logging: \(config.server.enableLatencyLogging)",
+            "access_log_format: \(config.server.accessLogFormat?.text ?? "- (built in: address method path status bytes duration)")",
+            "enable_docs_url: \(config.http.enableDocsURL)\(docsFolder.map { " (Swagger UI from \($0))" } ?? "")",
+        ]
     }
 
     /// Names this process's role in `ps`, `top` and `kubectl exec ... ps`, as nginx and php-fpm do: the `comm`
@@ -361,6 +389,18 @@ func printToStandardError(_ line: String) {
 /// Also pins the time zone for log timestamps: with `TZ` unset, glibc re-checks `/etc/localtime` (a `stat`) on every
 /// timestamp, two per request; `TZ=:/etc/localtime` reads it once (same zone, inherited by every child).
 public func bootstrapLogging(level: String) {
+    bootstrapServerLogging(level: level)
+}
+
+/// Sets up swift-log for a server process from its configuration: `[server] log_level`, unless
+/// `configure_logging` is false (KServe's `--configure_logging=false`): then the log handler your executable
+/// bootstrapped (or swift-log's default) stays. `log_file` applies either way (the processes' stderr is the file).
+public func bootstrapLogging(config: ServerConfig) {
+    guard config.server.configureLogging else { return }
+    bootstrapServerLogging(level: config.server.logLevel)
+}
+
+private func bootstrapServerLogging(level: String) {
     if getenv("TZ") == nil, access("/etc/localtime", R_OK) == 0 {
         setenv("TZ", ":/etc/localtime", 0)
     }

@@ -37,6 +37,14 @@ public struct CommandLineOverrides: Sendable, Hashable {
     public var grpcMaxSendMessageLength: Int?
     /// `KSERVE_LOGLEVEL` (environment, as KServe's images) -> `[server] log_level`.
     public var logLevel: String?
+    /// `--access_log_format FORMAT` (gunicorn / asgi-logger atoms) -> `[server] access_log_format`.
+    public var accessLogFormat: AccessLogFormat?
+    /// `--configure_logging BOOL` -> `[server] configure_logging`.
+    public var configureLogging: Bool?
+    /// `--enable_docs_url BOOL` -> `[http] enable_docs_url`.
+    public var enableDocsURL: Bool?
+    /// `--log_config_file FILE`: a JSON object of logging keys (see `ServerConfig.applyLogConfigFile`).
+    public var logConfigFile: String?
     /// KServe's transformer flags (`--predictor_host`, `--predictor_protocol`, `--predictor_use_ssl`,
     /// `--predictor_request_timeout_seconds`, `--predictor_request_retries`, `--enable_predictor_health_check`),
     /// as the `[[models]]` keys of the same names they set on the first entry (the `--model_name` model).
@@ -137,6 +145,7 @@ public enum KServeCommandLine {
                 "--model_name", "--model_dir", "--model_format", "--run_dir", "--max_threads", "--max_asyncio_workers",
                 "--grpc_max_receive_message_length", "--grpc_max_send_message_length", "--predictor_host", "--predictor_protocol", "--predictor_use_ssl",
                 "--predictor_request_timeout_seconds", "--predictor_request_retries",
+                "--access_log_format", "--configure_logging", "--enable_docs_url", "--log_config_file",
             ]
             var flag = flags.first { message.contains("'\($0)") }
             if flag == nil, message.contains("'-c") || message.contains("--config") { flag = "-c/--config" }
@@ -164,6 +173,19 @@ public enum KServeCommandLine {
         o.maxAsyncioWorkers = try count(parsed.maxAsyncioWorkers, "--max_asyncio_workers", 1...1024)
         o.grpcMaxReceiveMessageLength = try count(parsed.grpcMaxReceiveMessageLength, "--grpc_max_receive_message_length", 1...(1 << 31))
         o.grpcMaxSendMessageLength = try count(parsed.grpcMaxSendMessageLength, "--grpc_max_send_message_length", 1...(1 << 31))
+        if let text = parsed.accessLogFormat, !text.isEmpty {
+            do {
+                o.accessLogFormat = try AccessLogFormat(parsing: text)
+            } catch {
+                throw ConfigError(file: "command line", key: "--access_log_format", reason: error.description)
+            }
+        }
+        o.configureLogging = try bool(parsed.configureLogging, "--configure_logging")
+        o.enableDocsURL = try bool(parsed.enableDocsURL, "--enable_docs_url")
+        if let file = parsed.logConfigFile {
+            guard !file.isEmpty else { throw bad("--log_config_file", "a file", file) }
+            o.logConfigFile = file
+        }
         if let name = parsed.signal {
             guard let command = ControlCommand(rawValue: name) else {
                 throw bad("-s", "one of " + ControlCommand.allCases.map(\.rawValue).joined(separator: ", "), name)
@@ -250,10 +272,6 @@ public enum KServeCommandLine {
     public static let refusedFlags: [String: String] = [
         "--ssl_certfile": "TLS ends at nginx or the service mesh here: terminate it there (KServe's own TLS is not used)",
         "--ssl_keyfile": "TLS ends at nginx or the service mesh here: terminate it there (KServe's own TLS is not used)",
-        "--enable_docs_url": "the Swagger UI page (/docs) is not built into this server yet (the OpenAPI document is always at /openapi.json)",
-        "--access_log_format": "custom access log formats are not supported yet (the access line is: METHOD path status duration)",
-        "--log_config_file": "logging is configured by [server] log_level and log_file (or KSERVE_LOGLEVEL), not a Python logging config",
-        "--configure_logging": "this server always configures its own logging ([server] log_level, log_file)",
         "--event_loop": "there is no Python event loop here: each worker runs [server] threads accept loops (--max_asyncio_workers)",
         "--event-loop": "there is no Python event loop here: each worker runs [server] threads accept loops (--max_asyncio_workers)",
         "--timeout_keep_alive": "client keep-alive is nginx's keepalive_timeout (65 s, as KServe's default) in the nginx template",
@@ -266,9 +284,9 @@ public enum KServeCommandLine {
     ]
 
     /// Flags refused only when turned on (their default, off, is what this server does).
-    static let refusedWhenTrue: Set<String> = ["--enable_docs_url"]
+    static let refusedWhenTrue: Set<String> = []
     /// Flags refused only when turned off.
-    static let refusedWhenFalse: Set<String> = ["--configure_logging"]
+    static let refusedWhenFalse: Set<String> = []
 
     private static func refuseUnsupported(_ words: [String]) throws {
         for (i, word) in words.enumerated() where word.hasPrefix("--") {
@@ -426,6 +444,26 @@ struct KServeArguments: ParsableCommand {
         name: .customLong("grpc_max_send_message_length"),
         help: ArgumentHelp("Overrides [grpc] max_send_message_length: the largest response message, in bytes.", valueName: "bytes"))
     var grpcMaxSendMessageLength: String?
+
+    @Option(
+        name: .customLong("access_log_format"),
+        help: ArgumentHelp("Overrides [server] access_log_format: gunicorn atoms such as '%(h)s \"%(r)s\" %(s)s %(b)s %(M)s'.", valueName: "format"))
+    var accessLogFormat: String?
+
+    @Option(
+        name: .customLong("configure_logging"),
+        help: ArgumentHelp("Overrides [server] configure_logging: false keeps the log handler your executable installed.", valueName: "bool"))
+    var configureLogging: String?
+
+    @Option(
+        name: .customLong("enable_docs_url"),
+        help: ArgumentHelp("Overrides [http] enable_docs_url: serve the Swagger UI page /docs.", valueName: "bool"))
+    var enableDocsURL: String?
+
+    @Option(
+        name: .customLong("log_config_file"),
+        help: ArgumentHelp("A JSON file of logging keys: level, file, access_log_format, enable_latency_logging.", valueName: "file"))
+    var logConfigFile: String?
 
     @Option(
         name: .customShort("s"),

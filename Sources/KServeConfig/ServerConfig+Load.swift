@@ -117,7 +117,11 @@ extension ServerConfig {
         if let v = overrides.maxAsyncioWorkers { server.threads = v }
         if let v = overrides.grpcMaxReceiveMessageLength { grpc.maxReceiveMessageLength = v }
         if let v = overrides.grpcMaxSendMessageLength { grpc.maxSendMessageLength = v }
+        if let path = overrides.logConfigFile { try applyLogConfigFile(path) }
         if let v = overrides.logLevel { server.logLevel = v }
+        if let v = overrides.accessLogFormat { server.accessLogFormat = v }
+        if let v = overrides.configureLogging { server.configureLogging = v }
+        if let v = overrides.enableDocsURL { http.enableDocsURL = v }
         if let v = overrides.enableLatencyLogging { server.enableLatencyLogging = v }
         if let v = overrides.runDir { server.runDir = PathUtilities.absolute(v) }
         if overrides.modelFormat != nil && overrides.modelDir == nil {
@@ -239,6 +243,13 @@ struct ConfigFileParser {
             if config.server.onnxruntimeLibrary.contains("\0") {
                 throw r.error("onnxruntime_library", "expected a file path (or \"\" to search the usual places)")
             }
+            let format = try r.string("access_log_format", default: s.accessLogFormat?.text ?? "")
+            do {
+                config.server.accessLogFormat = format.isEmpty ? nil : try AccessLogFormat(parsing: format)
+            } catch {
+                throw r.error("access_log_format", error.description)
+            }
+            config.server.configureLogging = try r.bool("configure_logging", default: s.configureLogging)
             try r.rejectUnknownKeys()
         }
         if let t = try section(root, "http") {
@@ -258,6 +269,8 @@ struct ConfigFileParser {
                 config.http.nginxWorkers = try r.int(
                     "nginx_workers", default: h.nginxWorkers, in: 1...1024, expect: "a positive integer or \"auto\"")
             }
+            config.http.enableDocsURL = try r.bool("enable_docs_url", default: h.enableDocsURL)
+            config.http.docsAssets = try r.path("docs_assets", default: h.docsAssets)
             try r.rejectUnknownKeys()
         }
         if let t = try section(root, "grpc") {
@@ -453,7 +466,7 @@ struct TableReader {
         guard s.hasPrefix("/"), s.count > 1, s.allSatisfy({ allowed.contains($0) }), !s.contains("//") else {
             throw expected(key, "a URL path such as \"/status\" (letters, digits, . _ ~ / -), or \"\" for off", v)
         }
-        for reserved in ["/v1", "/v2", "/metrics", "/.kserve"] where s == reserved || s.hasPrefix(reserved + "/") || (reserved == "/.kserve" && s.hasPrefix(reserved)) {
+        for reserved in ["/v1", "/v2", "/metrics", "/.kserve", "/docs", "/openapi.json"] where s == reserved || s.hasPrefix(reserved + "/") || (reserved == "/.kserve" && s.hasPrefix(reserved)) {
             throw error(key, "\(quoted(s)) would shadow the \(reserved) routes; choose another path")
         }
         return s

@@ -146,6 +146,13 @@ public struct ServerSection: Sendable, Hashable {
     /// `onnxruntime_library`: the ONNX Runtime shared library to load first, relative to the config file's folder;
     /// `""` (default) searches the usual places (see `ONNXRuntimeLibrary`).
     public var onnxruntimeLibrary: String = ""
+    /// `access_log_format` (KServe's `--access_log_format`, gunicorn / asgi-logger atoms): the access line of
+    /// every REST request (written by the worker) and gRPC call (written by the gRPC process); `nil` (default,
+    /// `""` in the file) is this server's own line: address, method, path, status, bytes, duration.
+    public var accessLogFormat: AccessLogFormat?
+    /// `configure_logging` (KServe's `--configure_logging`): whether the server installs its own log handler
+    /// (default true); false leaves swift-log as your executable bootstrapped it.
+    public var configureLogging: Bool = true
 
     /// The defaults.
     public init() {}
@@ -173,6 +180,12 @@ public struct HTTPSection: Sendable, Hashable {
     public var nginxWorkers: Int = 1
     /// Whether the config file set `nginx_workers` (otherwise it follows `workers = "auto"`).
     public var nginxWorkersExplicit: Bool = false
+    /// `enable_docs_url` (KServe's `--enable_docs_url`): serve the Swagger UI page `GET /docs` over
+    /// `/openapi.json` (always served) (default false).
+    public var enableDocsURL: Bool = false
+    /// `docs_assets`: the folder holding the Swagger UI files (`swagger-ui-bundle.js`, `swagger-ui.css`, ...),
+    /// relative to the config file's folder; `""` (default) searches the usual places (see `SwaggerUIAssets`).
+    public var docsAssets: String = ""
 
     /// The defaults.
     public init() {}

@@ -7,6 +7,7 @@ import KServeProtobuf
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// The gRPC process: serves `inference.GRPCInferenceService` and `grpc.health.v1.Health` on `[grpc] host:port`
 /// and forwards every call to the model workers as a FastCGI request on their Unix socket.
@@ -121,7 +122,7 @@ public struct GRPCProcess: Sendable {
                     bridge: bridge, lifecycle: lifecycle, maxMessageSize: maxMessageSize, maxResponseSize: maxSendSize),
                 HealthService(bridge: bridge, lifecycle: lifecycle, pollInterval: options.healthPollInterval),
             ],
-            interceptors: [AccessLogInterceptor(logger: logger)])
+            interceptors: [AccessLogInterceptor(logger: logger, format: config.server.accessLogFormat)])
         let grace = Duration.milliseconds(Int64(max(0, config.server.gracePeriod) * 1000))
         let limit = options.maxConcurrentCalls
 
@@ -231,34 +232,84 @@ private struct UnsafeSendableBox<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
 }
 
-/// Logs each call as KServe's LoggingInterceptor does (`grpc method: /inference.GRPCInferenceService/X`), with
-/// the status and duration.
-private struct AccessLogInterceptor: ServerInterceptor {
+/// Logs one access line per call: with `[server] access_log_format` that format (the same atoms as REST; `%(s)s`
+/// is the gRPC status code's number, `%(b)s` the response message's bytes, `%(h)s` the peer's address, `%(r)s`
+/// `POST /inference.GRPCInferenceService/ModelInfer HTTP/2.0`, `%({x}i)s` the call's metadata); without it KServe's
+/// LoggingInterceptor line (`grpc method: /inference.GRPCInferenceService/X`) with the address, status, bytes and
+/// duration.
+struct AccessLogInterceptor: ServerInterceptor {
     let logger: Logger
+    let format: AccessLogFormat?
 
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>, context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         let start = ContinuousClock.now
+        let wallStart = wallClockSeconds()
         let method = "/\(context.descriptor.fullyQualifiedMethod)"
+        let record = CallRecord()
+        let metadata = request.metadata
+        let peer = Self.address(context.remotePeer)
         do {
-            let response = try await next(request, context)
+            let response = try await CallRecord.$current.withValue(record) { try await next(request, context) }
             if case .failure(let error) = response.accepted {
-                log(method, "\(error.code)", start)
+                log(method, error.code, peer, record, metadata, start, wallStart)
             } else {
-                log(method, "ok", start)
+                log(method, nil, peer, record, metadata, start, wallStart)
             }
             return response
         } catch let error as RPCError {
-            log(method, "\(error.code)", start)
+            log(method, error.code, peer, record, metadata, start, wallStart)
             throw error
         }
     }
 
-    private func log(_ method: String, _ status: String, _ start: ContinuousClock.Instant) {
+    private func log(
+        _ method: String, _ code: RPCError.Code?, _ peer: String, _ record: CallRecord, _ metadata: Metadata,
+        _ start: ContinuousClock.Instant, _ wallStart: Int
+    ) {
         let elapsed = ContinuousClock.now - start
-        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        logger.info("grpc method: \(method) \(status) \((ms * 1000).rounded() / 1000)ms")
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let bytes = record.bytes.load(ordering: .relaxed)
+        if let format {
+            let entry = AccessLogEntry(
+                remoteAddress: peer, method: "POST", path: method, query: "", protocolName: "HTTP/2.0",
+                status: String(code.map { Status.Code($0).rawValue } ?? 0), bodyBytes: bytes, duration: seconds,
+                startTime: wallStart)
+            let line = format.render(
+                entry, requestHeader: { metadata[stringValues: $0].first(where: { _ in true }) },
+                responseHeader: { name in name == "grpc-status" ? String(code.map { Status.Code($0).rawValue } ?? 0) : nil })
+            logger.info("\(line)")
+        } else {
+            let status = code.map { "\($0)" } ?? "ok"
+            logger.info("\(peer) grpc method: \(method) \(status) \(bytes)B \((seconds * 1_000_000).rounded() / 1000)ms")
+        }
     }
+
+    /// `127.0.0.1` from grpc-swift's `ipv4:127.0.0.1:5000` (`::1` from `ipv6:[::1]:5000`), else the text as it is.
+    static func address(_ peer: String) -> String {
+        if peer.hasPrefix("ipv4:") {
+            let rest = peer.dropFirst(5)
+            return String(rest[..<(rest.lastIndex(of: ":") ?? rest.endIndex)])
+        }
+        if peer.hasPrefix("ipv6:["), let close = peer.firstIndex(of: "]") {
+            return String(peer[peer.index(peer.startIndex, offsetBy: 6)..<close])
+        }
+        return peer.isEmpty ? "-" : peer
+    }
+}
+
+/// What the access line learns from inside a call: the response message's size.
+final class CallRecord: Sendable {
+    let bytes = Atomic<Int>(0)
+    /// The record of the call this task serves, set by ``AccessLogInterceptor``.
+    @TaskLocal static var current: CallRecord?
+}
+
+/// Unix time in whole seconds.
+func wallClockSeconds() -> Int {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+    return Int(ts.tv_sec)
 }

@@ -750,7 +750,8 @@ final class Supervisor {
     private func writeStatusSnapshot() {
         statusDirty = false
         statusWrittenAt = monotonicSeconds()
-        let status = PoolStatus(scoreboard: scoreboard, listenFD: listenFD, source: "master", full: true)
+        var status = PoolStatus(scoreboard: scoreboard, listenFD: listenFD, source: "master", full: true)
+        status.settings = config.statusPageSettings
         let path = NginxConfig(config: config).statusSnapshotPath
         do {
             try POSIX.writeFileAtomically(path, status.jsonText(full: true), mode: 0o640)

@@ -59,6 +59,8 @@ public struct PoolStatus: Sendable {
     public var nginx: (pid: UInt64, restarts: UInt64)
     public var grpc: (pid: UInt64, restarts: UInt64)
     public var workers: [Worker] = []
+    /// Settings shown on the page after the counters (`max_asyncio_workers`, `max_threads`), in order.
+    public var settings: [(key: String, value: JSONValue)] = []
 
     /// Reads the scoreboard.
     /// - Parameters:
@@ -156,6 +158,7 @@ public struct PoolStatus: Sendable {
         o["reloads"] = n(reloads)
         o["reloading"] = .bool(reloading)
         o["nginx"] = .object(["pid": n(nginx.pid), "restarts": n(nginx.restarts)])
+        for (key, value) in settings { o[key] = value }
         if grpc.pid != 0 || grpc.restarts != 0 {
             o["grpc"] = .object(["pid": n(grpc.pid), "restarts": n(grpc.restarts)])
         }

@@ -95,14 +95,25 @@ public struct WorkerProcess {
         options.exceptionHandler = exceptionHandler
         options.statusPath = config.server.statusPath
         let dataPlane = DataPlane(repository: repository, metrics: metrics, options: options, stateStore: store)
-        let router = RESTRouter(dataPlane: dataPlane, extraRoutes: [{ pool.statusRoute($0) }])
+        var documentation = APIDocumentationOptions(statusPath: config.server.statusPath)
+        if config.http.enableDocsURL {
+            do {
+                documentation.docsFiles = try SwaggerUIAssets.load(config: config).mapValues {
+                    StaticFile(contentType: $0.contentType, bytes: $0.bytes)
+                }
+            } catch {
+                logger.error("/docs is not served: \(error)")
+            }
+        }
+        let router = RESTRouter(dataPlane: dataPlane, extraRoutes: [{ pool.statusRoute($0) }], documentation: documentation)
         var accessLogger = logger
         accessLogger[metadataKey: "log"] = "access"
         let server = FastCGIServer(
             listenFD: listenFD, router: router, threads: config.server.threads, maxBodySize: config.http.maxBodySize,
             logger: accessLogger, accessLog: logger.logLevel <= .info,
             onRequest: { pool.requestHook(loop: $0, method: $1, path: $2, begin: $3) })
-        server.grpcMaxMessageSize = config.grpc.maxMessageSize
+        server.grpcMaxMessageSize = config.grpc.receiveLimit
+        server.accessLogFormat = config.server.accessLogFormat
         pool.markReady()
         var readyMetadata: Logger.Metadata = ["threads": "\(config.server.threads)"]
         if pool.requestLimit > 0 { readyMetadata["max_requests"] = "\(pool.requestLimit)" }

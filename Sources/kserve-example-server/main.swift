@@ -73,7 +73,7 @@ func flag(_ name: String, in args: [String]) -> String? {
 
 do {
     let server = try ModelServer(commandLine: CommandLine.arguments)
-    bootstrapLogging(level: server.config.server.logLevel)
+    bootstrapLogging(config: server.config)
     let markDir = flag("--mark_dir", in: server.unknownArguments)
     if let markDir {
         server.registerExceptionHandler { error in

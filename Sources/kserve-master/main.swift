@@ -7,7 +7,7 @@ import KServeTreeModels
 
 do {
     let server = try ModelServer(commandLine: CommandLine.arguments)
-    bootstrapLogging(level: server.config.server.logLevel)
+    bootstrapLogging(config: server.config)
     SampleKinds.register(on: server)
     TreeKinds.register(on: server)
     ONNXKinds.register(on: server)

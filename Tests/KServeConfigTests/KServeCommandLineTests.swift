@@ -95,13 +95,29 @@ struct KServeCommandLineTests {
         #expect(o.unknown == ["--storage_uri", "s3://b/m", "--protocol=v2", "--my_flag", "true", "-v", "stray"])
     }
 
-    @Test("KServe flags that do not carry over are refused with why; off-by-default ones only when turned on")
+    @Test("KServe flags that do not carry over are refused with why")
     func refusedFlags() throws {
-        for args in [["--ssl_certfile=/c.pem"], ["--enable_docs_url", "true"], ["--configure_logging=false"],
-                     ["--access_log_format", "%(h)s"]] {
+        for args in [["--ssl_certfile=/c.pem"], ["--ssl_keyfile", "/k.pem"], ["--event_loop=uvloop"], ["--timeout_keep_alive=5"]] {
             #expect(throws: ConfigError.self) { try KServeCommandLine.parse(["-c", "k.conf"] + args) }
         }
-        #expect(try KServeCommandLine.parse(["-c", "k.conf", "--enable_docs_url=false", "--configure_logging", "true"]).configPath == "k.conf")
+    }
+
+    @Test("The docs, access log and logging flags are taken")
+    func loggingAndDocsFlags() throws {
+        let (_, o) = try KServeCommandLine.parse([
+            "-c", "k.conf", "--enable_docs_url", "true", "--configure_logging=false",
+            "--access_log_format", "%(h)s %(r)s %(s)s", "--log_config_file=/etc/kserve/log.json",
+        ])
+        #expect(o.enableDocsURL == true)
+        #expect(o.configureLogging == false)
+        #expect(o.accessLogFormat?.text == "%(h)s %(r)s %(s)s")
+        #expect(o.logConfigFile == "/etc/kserve/log.json")
+        let error = #expect(throws: ConfigError.self) {
+            try KServeCommandLine.parse(["-c", "k.conf", "--access_log_format=%(h)s %(zz)s"])
+        }
+        #expect(error?.key == "--access_log_format")
+        #expect(error?.reason.contains("%(zz)s") == true)
+        #expect(throws: ConfigError.self) { try KServeCommandLine.parse(["-c", "k.conf", "--enable_docs_url=maybe"]) }
     }
 
     @Test("An unknown single-dash word is collected, not split into short flags")

@@ -31,6 +31,7 @@ struct InferenceProxyService: RegistrableRPCService {
                             code: .resourceExhausted,
                             message: "the \(rpc.rawValue) response message of \(response.count) bytes is larger than the server's limit of \(sendLimit) bytes ([grpc] max_send_message_length / max_message_size, --grpc_max_send_message_length)")
                     }
+                    CallRecord.current?.bytes.store(response.count, ordering: .relaxed)
                     return StreamingServerResponse(single: ServerResponse(message: response))
                 } catch let error as RPCError {
                     throw error

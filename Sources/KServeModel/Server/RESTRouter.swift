@@ -9,11 +9,27 @@ public final class RESTRouter: Sendable {
     let cloudEvents: CloudEventSettings
     /// Extra routes served before the KServe ones (e.g. the worker's `/status`).
     private let extraRoutes: [@Sendable (HTTPRequest) async -> HTTPResponse?]
+    /// The Swagger UI files by name, when `/docs` is served (`enable_docs_url`).
+    private let docs: [String: StaticFile]?
+    /// `GET /openapi.json`, serialized once.
+    private let openAPIBytes: [UInt8]
 
-    public init(dataPlane: DataPlane, extraRoutes: [@Sendable (HTTPRequest) async -> HTTPResponse?] = []) {
+    /// Creates the router.
+    /// - Parameters:
+    ///   - dataPlane: the models and the server's state.
+    ///   - extraRoutes: answered first when they return a response (the worker's status page).
+    ///   - documentation: the status page's path (for the OpenAPI document) and the Swagger UI files for `/docs`.
+    public init(
+        dataPlane: DataPlane, extraRoutes: [@Sendable (HTTPRequest) async -> HTTPResponse?] = [],
+        documentation: APIDocumentationOptions = APIDocumentationOptions()
+    ) {
         self.dataPlane = dataPlane
         self.cloudEvents = CloudEventSettings.fromEnvironment()
         self.extraRoutes = extraRoutes
+        self.docs = documentation.docsFiles
+        self.openAPIBytes = OpenAPIDocument.build(
+            serverName: dataPlane.options.serverName, version: dataPlane.options.serverVersion, options: documentation
+        ).serialized()
     }
 
     /// Answers one request. Never throws: every failure becomes a JSON error response.
@@ -36,57 +52,92 @@ public final class RESTRouter: Sendable {
         }
     }
 
-    private func allow(_ request: HTTPRequest, _ methods: String...) throws {
-        guard methods.contains(request.method) || (request.method == "HEAD" && methods.contains("GET")) else {
-            throw KServeError(.methodNotAllowed, "Method \(request.method) is not allowed on \(request.path); use \(methods.joined(separator: ", ")).")
+    private func route(_ request: HTTPRequest) async throws -> HTTPResponse {
+        switch RouteTable.resolve(method: request.method, path: request.path, docs: docs != nil) {
+        case .notFound:
+            throw KServeError(.notFound, "Not Found: \(request.path)")
+        case .methodNotAllowed(let allowed):
+            throw KServeError(.methodNotAllowed, "Method \(request.method) is not allowed on \(request.path); use \(allowed.joined(separator: ", ")).")
+        case .matched(let match):
+            return try await serve(match, request)
         }
     }
 
-    private func route(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let path = request.path
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+    /// Answers a request matched to a route. The switch is exhaustive over ``RESTRoute``, as is its documentation.
+    private func serve(_ match: RouteMatch, _ request: HTTPRequest) async throws -> HTTPResponse {
         let dp = dataPlane
-        switch parts.first {
-        case "" where parts.count == 1:
-            try allow(request, "GET")
+        let name = match.parameters["model_name"] ?? ""
+        let version = match.parameters["model_version"]
+        switch match.route {
+        case .root:
             return .json(.object(["status": .string("alive")]))
-        case "metrics" where parts.count == 1:
-            try allow(request, "GET")
+        case .metrics:
             return HTTPResponse(
                 status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                 body: .bytes(Array(dp.metrics.renderPrometheus().utf8)))
-        case "openapi.json" where parts.count == 1:
-            try allow(request, "GET")
-            return .json(OpenAPIDocument.json(serverVersion: dp.options.serverVersion, statusPath: dp.options.statusPath))
-        case "v1":
-            return try await routeV1(request, Array(parts.dropFirst()))
-        case "v2":
-            return try await routeV2(request, Array(parts.dropFirst()))
-        default:
-            throw KServeError(.notFound, "Not Found: \(path)")
-        }
-    }
-
-    // MARK: v1
-
-    private func routeV1(_ request: HTTPRequest, _ p: [String]) async throws -> HTTPResponse {
-        let dp = dataPlane
-        guard p.first == "models" else { throw KServeError(.notFound, "Not Found: \(request.path)") }
-        if p.count == 1 {
-            try allow(request, "GET")
+        case .openAPI:
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(openAPIBytes))
+        case .docs:
+            return HTTPResponse(
+                status: 200, headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")],
+                body: .bytes(Array(swaggerUIPage.utf8)))
+        case .docsAsset:
+            let file = match.parameters["file"] ?? ""
+            guard let asset = docs?[file] else { throw KServeError(.notFound, "Not Found: \(request.path)") }
+            return HTTPResponse(
+                status: 200, headers: [("Content-Type", asset.contentType), ("Cache-Control", "max-age=86400")],
+                body: .bytes(asset.bytes))
+        case .v1Models, .v2Models:
             return .json(.object(["models": .array(dp.repository.models.map { .string($0.name) })]))
+        case .v1Predict:
+            return try await v1Infer(request, model: name, verb: .predict)
+        case .v1Explain:
+            return try await v1Infer(request, model: name, verb: .explain)
+        case .v1ModelReady:
+            try await dp.checkModelReady(name)
+            return .json(.object(["name": .string(name), "ready": .bool(true)]))
+        case .v2Server:
+            return .json(.object(JSONObject([
+                ("name", .string(dp.options.serverName)), ("version", .string(dp.options.serverVersion)),
+                ("extensions", .array(["model_repository_extension", "binary_tensor_data", "statistics"].map { .string($0) })),
+            ])))
+        case .v2Live:
+            return .json(.object(["live": .bool(dp.live())]))
+        case .v2Ready:
+            let ready = await dp.ready()
+            return .json(.object(["ready": .bool(ready)]), status: ready ? 200 : 503)
+        case .v2AllStats:
+            let stats = dp.repository.models.map { dp.metrics.statistics(model: $0.name, version: dp.version(of: $0.name)) }
+            return .json(.object(["model_stats": .array(stats)]))
+        case .v2ModelMetadata, .v2VersionMetadata:
+            try dp.checkVersion(name, version)
+            return .json(try dp.metadata(name))
+        case .v2ModelReady, .v2VersionReady:
+            try dp.checkVersion(name, version)
+            try await dp.checkModelReady(name)
+            return .json(.object(["name": .string(name), "ready": .bool(true)]))
+        case .v2Infer, .v2VersionInfer:
+            try dp.checkVersion(name, version)
+            return try await v2Infer(request, model: name, version: version)
+        case .v2Generate, .v2VersionGenerate:
+            try dp.checkVersion(name, version)
+            return try await v2Generate(request, model: name)
+        case .v2ModelConfig, .v2VersionConfig:
+            try dp.checkVersion(name, version)
+            return .json(try dp.tritonConfig(name))
+        case .v2ModelStats, .v2VersionStats:
+            try dp.checkVersion(name, version)
+            _ = try dp.model(name)
+            return .json(.object(["model_stats": .array([dp.metrics.statistics(model: name, version: dp.version(of: name))])]))
+        case .repositoryIndex:
+            return .json(await dp.repositoryIndex())
+        case .repositoryLoad:
+            try await dp.load(name)
+            return .json(.object(JSONObject([("name", .string(name)), ("load", .bool(true))])))
+        case .repositoryUnload:
+            try await dp.unload(name)
+            return .json(.object(JSONObject([("name", .string(name)), ("unload", .bool(true))])))
         }
-        guard p.count == 2, !p[1].isEmpty else { throw KServeError(.notFound, "Not Found: \(request.path)") }
-        let segment = p[1]
-        if request.method == "POST" {
-            for (suffix, verb) in [(":predict", InferenceVerb.predict), (":explain", .explain)] where segment.hasSuffix(suffix) {
-                let name = String(segment.dropLast(suffix.count))
-                return try await v1Infer(request, model: name, verb: verb)
-            }
-        }
-        try allow(request, "GET")
-        try await dp.checkModelReady(segment)
-        return .json(.object(["name": .string(segment), "ready": .bool(true)]))
     }
 
     private func v1Infer(_ request: HTTPRequest, model name: String, verb: InferenceVerb) async throws -> HTTPResponse {
@@ -139,81 +190,6 @@ public final class RESTRouter: Sendable {
     }
 
     // MARK: v2
-
-    private func routeV2(_ request: HTTPRequest, _ p: [String]) async throws -> HTTPResponse {
-        let dp = dataPlane
-        switch (p.first, p.count) {
-        case (nil, _), ("", 1):
-            try allow(request, "GET")
-            return .json(.object(JSONObject([
-                ("name", .string(dp.options.serverName)), ("version", .string(dp.options.serverVersion)),
-                ("extensions", .array(["model_repository_extension", "binary_tensor_data", "statistics"].map { .string($0) })),
-            ])))
-        case ("health", 2) where p[1] == "live":
-            try allow(request, "GET")
-            return .json(.object(["live": .bool(dp.live())]))
-        case ("health", 2) where p[1] == "ready":
-            try allow(request, "GET")
-            let ready = await dp.ready()
-            return .json(.object(["ready": .bool(ready)]), status: ready ? 200 : 503)
-        case ("models", 1):
-            try allow(request, "GET")
-            return .json(.object(["models": .array(dp.repository.models.map { .string($0.name) })]))
-        case ("models", 2) where p[1] == "stats":
-            try allow(request, "GET")
-            let stats = dp.repository.models.map { dp.metrics.statistics(model: $0.name, version: dp.version(of: $0.name)) }
-            return .json(.object(["model_stats": .array(stats)]))
-        case ("models", _) where p.count >= 2 && !p[1].isEmpty:
-            let name = p[1]
-            var rest = Array(p.dropFirst(2))
-            var version: String?
-            if rest.first == "versions" {
-                guard rest.count >= 2, !rest[1].isEmpty else { throw KServeError(.notFound, "Not Found: \(request.path)") }
-                version = rest[1]
-                rest = Array(rest.dropFirst(2))
-            }
-            return try await routeModel(request, name: name, version: version, rest)
-        case ("repository", _):
-            return try await routeRepository(request, Array(p.dropFirst()))
-        default:
-            throw KServeError(.notFound, "Not Found: \(request.path)")
-        }
-    }
-
-    private func routeModel(_ request: HTTPRequest, name: String, version: String?, _ rest: [String]) async throws -> HTTPResponse {
-        let dp = dataPlane
-        guard rest.count <= 1 else { throw KServeError(.notFound, "Not Found: \(request.path)") }
-        switch rest.first {
-        case nil:
-            try allow(request, "GET")
-            try dp.checkVersion(name, version)
-            return .json(try dp.metadata(name))
-        case "ready":
-            try allow(request, "GET")
-            try dp.checkVersion(name, version)
-            try await dp.checkModelReady(name)
-            return .json(.object(["name": .string(name), "ready": .bool(true)]))
-        case "infer":
-            try allow(request, "POST")
-            try dp.checkVersion(name, version)
-            return try await v2Infer(request, model: name, version: version)
-        case "generate":
-            try allow(request, "POST")
-            try dp.checkVersion(name, version)
-            return try await v2Generate(request, model: name)
-        case "config":
-            try allow(request, "GET")
-            try dp.checkVersion(name, version)
-            return .json(try dp.tritonConfig(name))
-        case "stats":
-            try allow(request, "GET")
-            try dp.checkVersion(name, version)
-            _ = try dp.model(name)
-            return .json(.object(["model_stats": .array([dp.metrics.statistics(model: name, version: dp.version(of: name))])]))
-        default:
-            throw KServeError(.notFound, "Not Found: \(request.path)")
-        }
-    }
 
     /// `POST /v2/models/{m}/generate`: the body is a GenerateRequest (`{"text_input": ..., "parameters": {...}}`),
     /// handed to the model as JSON; the model's JSON answer is the GenerateResponse.
@@ -274,27 +250,6 @@ public final class RESTRouter: Sendable {
                 body: .rest(message))
         }
         return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .rest(message))
-    }
-
-    // MARK: repository
-
-    private func routeRepository(_ request: HTTPRequest, _ p: [String]) async throws -> HTTPResponse {
-        let dp = dataPlane
-        if p == ["index"] {
-            try allow(request, "POST", "GET")
-            return .json(await dp.repositoryIndex())
-        }
-        guard p.count == 3, p[0] == "models", !p[1].isEmpty, p[2] == "load" || p[2] == "unload" else {
-            throw KServeError(.notFound, "Not Found: \(request.path)")
-        }
-        try allow(request, "POST")
-        let name = p[1]
-        if p[2] == "load" {
-            try await dp.load(name)
-            return .json(.object(JSONObject([("name", .string(name)), ("load", .bool(true))])))
-        }
-        try await dp.unload(name)
-        return .json(.object(JSONObject([("name", .string(name)), ("unload", .bool(true))])))
     }
 
     private func merge(_ headers: ResponseHeaders?, into response: inout HTTPResponse, drop: Set<String>) {

@@ -1,6 +1,7 @@
 import CFastCGI
 import CSystemShims
 import Glibc
+import KServeConfig
 import KServeModel
 import KServeProtobuf
 import KServeProtocol
@@ -75,6 +76,8 @@ final class FastCGIServer: @unchecked Sendable {
     let maxBodySize: Int
     let logger: Logger
     let accessLog: Bool
+    /// `[server] access_log_format`, or nil for the built-in line.
+    var accessLogFormat: AccessLogFormat?
     let onRequest: @Sendable (_ loop: Int, _ method: String, _ path: String, _ begin: Bool) -> Void
 
     init(
@@ -216,10 +219,24 @@ final class FastCGIServer: @unchecked Sendable {
                 response = executor.run { await self.router.handle(httpRequest) }
             }
         }
-        let status = write(response, to: request.pointee.out, executor: executor)
-        if accessLog {
-            let ms = (monotonicSeconds() - start) * 1000
-            logger.info("\(method) \(path)\(query.isEmpty ? "" : "?" + query) \(status) \(formatMillis(ms))ms")
+        let (status, bytes) = write(response, to: request.pointee.out, executor: executor)
+        // A call forwarded by the gRPC process is logged there (with the client's address), not here.
+        if accessLog && !isGRPC {
+            let seconds = monotonicSeconds() - start
+            let address = param("REMOTE_ADDR", envp) ?? "-"
+            if let format = accessLogFormat {
+                let entry = AccessLogEntry(
+                    remoteAddress: address, method: method, path: path, query: query,
+                    protocolName: param("SERVER_PROTOCOL", envp) ?? "HTTP/1.1", status: String(status), bodyBytes: bytes,
+                    duration: seconds, startTime: wallClockSeconds() - Int(seconds.rounded(.down)))
+                let line = format.render(entry, requestHeader: { headers[$0] }, responseHeader: { name in
+                    if name == "content-length" { return response.contentLength.map(String.init) ?? String(bytes) }
+                    return response.headers.last { $0.0.lowercased() == name }?.1
+                })
+                logger.info("\(line)")
+            } else {
+                logger.info("\(address) \(method) \(path)\(query.isEmpty ? "" : "?" + query) \(status) \(bytes)B \(formatMillis(seconds * 1000))ms")
+            }
         }
     }
 
@@ -239,10 +256,10 @@ final class FastCGIServer: @unchecked Sendable {
         }
     }
 
-    /// Writes status, headers and body; returns the status written.
+    /// Writes status, headers and body; returns the status written and the body's bytes.
     @discardableResult
-    private func write(_ response: HTTPResponse, to out: UnsafeMutablePointer<FCGX_Stream>?, executor: LoopExecutor) -> Int {
-        guard let out else { return response.status }
+    private func write(_ response: HTTPResponse, to out: UnsafeMutablePointer<FCGX_Stream>?, executor: LoopExecutor) -> (status: Int, bytes: Int) {
+        guard let out else { return (response.status, 0) }
         var head = "Status: \(response.status) \(reasonPhrase(response.status))\r\n"
         for (k, v) in response.headers where isSafeHeader(k) && isSafeHeader(v) {
             head += "\(k): \(v)\r\n"
@@ -265,18 +282,22 @@ final class FastCGIServer: @unchecked Sendable {
             put(Array(head.utf8)[...], out)
             FCGX_FFlush(out)
             let box = UnsafeSendable(out)
-            executor.run {
+            let sent = executor.run {
+                var sent = 0
                 do {
                     for try await chunk in stream {
                         Self.putStatic(chunk[...], box.value)
                         FCGX_FFlush(box.value)
+                        sent += chunk.count
                     }
                 } catch {
                     // Headers are gone; the best we can do is end the stream.
                 }
+                return sent
             }
+            return (response.status, sent)
         }
-        return response.status
+        return (response.status, response.contentLength ?? 0)
     }
 
     private func put(_ bytes: ArraySlice<UInt8>, _ out: UnsafeMutablePointer<FCGX_Stream>) {
@@ -380,6 +401,13 @@ final class LoopExecutor: TaskExecutor, @unchecked Sendable {
 
 private func isSafeHeader(_ s: String) -> Bool {
     !s.utf8.contains { $0 == 13 || $0 == 10 }
+}
+
+/// Unix time in whole seconds.
+func wallClockSeconds() -> Int {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+    return Int(ts.tv_sec)
 }
 
 func formatMillis(_ ms: Double) -> String {

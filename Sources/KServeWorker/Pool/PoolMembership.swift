@@ -20,6 +20,8 @@ final class PoolMembership: Sendable {
     let requestLimit: UInt64
     let slowThreshold: UInt64
     let statusPath: String
+    /// `max_asyncio_workers` and `max_threads` for the status page.
+    let settings: [(key: String, value: JSONValue)]
     let logger: Logger
 
     /// Opens the scoreboard of the pool in `stateDirectory` and takes slot `workerID` (both set by the master;
@@ -41,6 +43,7 @@ final class PoolMembership: Sendable {
             maxRequests > 0 ? UInt64(maxRequests + Int.random(in: 0...config.server.maxRequestsJitter)) : 0
         slowThreshold = UInt64(config.server.slowRequestThreshold * 1e9)
         statusPath = config.server.statusPath
+        settings = config.statusPageSettings
         self.logger = logger
         slot?.setState(.starting, pid: getpid())
         slot?.setRequestLimit(requestLimit)
@@ -116,7 +119,8 @@ final class PoolMembership: Sendable {
             return .error(KServeError(.unavailable, "No pool scoreboard: this worker was not started by kserve-master."))
         }
         let full = request.query.split(separator: "&").contains { $0 == "full" || $0.hasPrefix("full=") }
-        let status = PoolStatus(scoreboard: scoreboard, listenFD: listenFD, source: "worker", full: full)
+        var status = PoolStatus(scoreboard: scoreboard, listenFD: listenFD, source: "worker", full: full)
+        status.settings = settings
         return .json(status.json(full: full), headers: [("Cache-Control", "no-store")])
     }
 
