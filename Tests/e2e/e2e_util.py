@@ -213,6 +213,23 @@ class StopResult:
         return p
 
 
+def wait_process_ready(proc: subprocess.Popen, base_url: str, log_path: Path, timeout: float = 60,
+                       extra: str | None = None) -> None:
+    """Waits until a server started by hand (no Stack) answers /v2/health/ready (and `extra`, a path) with 200;
+    fails with its log's tail if it exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+        try:
+            if requests.get(base_url + "/v2/health/ready", timeout=2).status_code == 200 and \
+                    (extra is None or requests.get(base_url + extra, timeout=2).status_code == 200):
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, log_path.read_text(errors="replace")[-3000:]
+        time.sleep(0.2)
+
+
 class Stack:
     """One `kserve-master -c <file>` process with its own config folder, log file and port."""
 

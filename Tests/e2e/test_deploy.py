@@ -289,17 +289,7 @@ def test_entrypoint_serves_each_format_from_kserves_args_alone(tmp_path, fmt):
                             cwd=str(tmp_path), start_new_session=True)
     base = f"http://127.0.0.1:{http}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-            try:
-                if requests.get(base + "/v2/health/ready", timeout=2).status_code == 200 and \
-                        requests.get(f"{base}/v2/models/{name}/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()[-3000:]
-            time.sleep(0.2)
+        u.wait_process_ready(proc, base, tmp_path / "server.log", extra=f"/v2/models/{name}/ready")
         x, _ = iris()
         rows = x[[0, 60, 120]]
         want = np.asarray(predict(rows))
@@ -359,16 +349,7 @@ def test_multi_model_serving_loads_models_the_agent_puts_in_the_model_dir(tmp_pa
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{http}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-            try:
-                if requests.get(base + "/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        u.wait_process_ready(proc, base, tmp_path / "server.log")
         assert requests.get(base + "/v1/models", timeout=5).json()["models"] == []
         (models / "tm1").mkdir()
         predict = train_lightgbm(models / "tm1")

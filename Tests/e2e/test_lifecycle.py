@@ -28,16 +28,7 @@ def test_exception_handler_and_stop_engine_order(tmp_path):
                             env=dict(os.environ, TMPDIR=str(tmp_path / "tmp")), start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-            try:
-                if requests.get(base + "/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        u.wait_process_ready(proc, base, tmp_path / "server.log")
         r = requests.post(base + "/v1/models/faulty:predict", json={"instances": [1, 2]}, timeout=10)
         assert r.status_code == 200 and r.json() == {"predictions": [1, 2]}
         r = requests.post(base + "/v1/models/faulty:predict", json={"instances": ["fail"]}, timeout=10)
