@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
@@ -58,8 +59,9 @@ let package = Package(
             dependencies: ["KServeProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Protos"],
             swiftSettings: upcoming),
-        // The gRPC process: grpc-swift-2 server for inference.GRPCInferenceService + grpc.health.v1, forwarding every
-        // RPC to the workers as a FastCGI client of the same Unix socket.
+        // The gRPC process: gRPC over swift-nio-http2 for inference.GRPCInferenceService + grpc.health.v1, relaying
+        // every call's message bytes to the workers as a FastCGI client of the same Unix socket (event loops only).
+        // The grpc-swift-2 stubs generated here are the clients' (KServeRemote, the bench load generator).
         .target(
             name: "KServeGRPC",
             dependencies: [
@@ -70,6 +72,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),
@@ -154,7 +158,11 @@ let package = Package(
             swiftSettings: upcoming),
         .testTarget(
             name: "KServeGRPCTests",
-            dependencies: ["KServeGRPC", "KServeProtobuf", "KServeProtocol", .product(name: "GRPCCore", package: "grpc-swift-2")],
+            dependencies: [
+                "KServeGRPC", "KServeProtobuf", "KServeProtocol",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
             swiftSettings: upcoming),
         .testTarget(name: "KServeProtocolTests", dependencies: ["KServeProtocol"], swiftSettings: upcoming),
         .testTarget(

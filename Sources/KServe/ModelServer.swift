@@ -47,8 +47,6 @@ public final class ModelServer: Sendable {
         let (path, overrides) = try KServeCommandLine.parse(Array(arguments.dropFirst()))
         let env = ProcessEnvironment()
         let isChild = (env[KServeProcessContract.roleVariable] ?? "master") != "master"
-        // Still on the main thread, before any task: the only moment NIO can become the global executor.
-        if env[KServeProcessContract.roleVariable] == KServeProcessContract.grpcRole { GRPCProcess.installEventLoopExecutor() }
         let snapshot = isChild ? env[KServeProcessContract.configSnapshotVariable] : nil
         let config: ServerConfig
         do {

@@ -289,6 +289,8 @@ struct ConfigFileParser {
             config.grpc.maxConcurrentCalls = try r.int(
                 "max_concurrent_calls", default: g.maxConcurrentCalls, in: 0...65536, expect: "0 (automatic) or a positive integer")
             config.grpc.queueTimeout = try r.duration("queue_timeout", default: g.queueTimeout)
+            config.grpc.maxConcurrentStreams = try r.int(
+                "max_concurrent_streams", default: g.maxConcurrentStreams, in: 1...1_000_000, expect: "a positive integer")
             try r.rejectUnknownKeys()
         }
         if let t = try section(root, "limits") {

@@ -214,6 +214,9 @@ public struct GRPCSection: Sendable, Hashable {
     /// `max_concurrent_calls`: gRPC calls in flight toward the workers at most; 0 means workers x threads x 2
     /// (default 0).
     public var maxConcurrentCalls: Int = 0
+    /// `max_concurrent_streams`: calls at once on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS; a client
+    /// opening more waits or is refused by its own library) (default 1000).
+    public var maxConcurrentStreams: Int = 1000
     /// `queue_timeout`: seconds a gRPC call waits for one of those slots before it fails with UNAVAILABLE
     /// (default 30).
     public var queueTimeout: Double = 30

@@ -1,83 +1,91 @@
+import NIOCore
+import NIOPosix
+import Synchronization
 import Testing
 
 @testable import KServeGRPC
 
 @Suite("CallLimiter")
 struct CallLimiterTests {
-    @Test("slots are handed out first come, first served")
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    /// Waits (polling) until `condition` holds or 10 s pass.
+    static func eventually(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    @Test("a free slot is granted at once; queued calls get slots first come, first served")
     func fifo() async throws {
         let limiter = CallLimiter(limit: 1)
-        #expect(try await limiter.acquire(timeout: .seconds(1)))
-        let order = OrderBox()
-        let first = Task {
-            let ok = try await limiter.acquire(timeout: .seconds(10))
-            await order.append(1)
-            limiter.release()
-            return ok
-        }
-        try await Task.sleep(for: .milliseconds(50))
-        let second = Task {
-            let ok = try await limiter.acquire(timeout: .seconds(10))
-            await order.append(2)
-            limiter.release()
-            return ok
-        }
-        try await Task.sleep(for: .milliseconds(50))
+        let loop = Self.group.next()
+        #expect(limiter.tryAcquire())
+        #expect(!limiter.tryAcquire())
+        let order = Mutex<[Int]>([])
+        let first = limiter.acquire(on: loop, timeout: .seconds(10)) { ok in order.withLock { $0.append(ok ? 1 : -1) } }
+        let second = limiter.acquire(on: loop, timeout: .seconds(10)) { ok in order.withLock { $0.append(ok ? 2 : -2) } }
+        #expect(first != nil && second != nil)
+        #expect(limiter.waiting == 2)
+        limiter.release()  // to the first waiter
+        try await Self.eventually { order.withLock { $0.count } == 1 }
+        #expect(order.withLock { $0 } == [1])
+        limiter.release()  // to the second
+        try await Self.eventually { order.withLock { $0.count } == 2 }
+        #expect(order.withLock { $0 } == [1, 2])
         limiter.release()
-        #expect(try await first.value)
-        #expect(try await second.value)
-        #expect(await order.values == [1, 2])
         #expect(limiter.inFlight == 0)
+        #expect(limiter.tryAcquire())
+        limiter.release()
     }
 
-    @Test("a wait past its deadline fails instead of hanging")
+    @Test("a wait past its deadline is told so instead of hanging, and leaves the queue")
     func timeout() async throws {
         let limiter = CallLimiter(limit: 1)
-        #expect(try await limiter.acquire(timeout: .seconds(1)))
+        #expect(limiter.tryAcquire())
+        let outcome = Mutex<Bool?>(nil)
         let start = ContinuousClock.now
-        #expect(try await limiter.acquire(timeout: .milliseconds(100)) == false)
-        #expect(ContinuousClock.now - start < .seconds(5))
-        limiter.release()
-        #expect(try await limiter.acquire(timeout: .milliseconds(100)))
+        limiter.acquire(on: Self.group.next(), timeout: .milliseconds(100)) { ok in outcome.withLock { $0 = ok } }
+        try await Self.eventually { outcome.withLock { $0 } != nil }
+        #expect(outcome.withLock { $0 } == false)
+        #expect(ContinuousClock.now - start >= .milliseconds(90))
+        #expect(limiter.waiting == 0)
         limiter.release()
         #expect(limiter.inFlight == 0)
     }
 
-    @Test("a cancelled wait throws and gives up its place")
+    @Test("a cancelled wait gives up its place and is never granted")
     func cancellation() async throws {
         let limiter = CallLimiter(limit: 1)
-        #expect(try await limiter.acquire(timeout: .seconds(1)))
-        let waiter = Task { try await limiter.acquire(timeout: .seconds(60)) }
-        try await Task.sleep(for: .milliseconds(50))
-        waiter.cancel()
-        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(limiter.tryAcquire())
+        let called = Mutex(false)
+        let id = try #require(limiter.acquire(on: Self.group.next(), timeout: .seconds(60)) { _ in called.withLock { $0 = true } })
+        #expect(limiter.cancel(id))
+        #expect(!limiter.cancel(id))
         limiter.release()
         #expect(limiter.inFlight == 0)
-        #expect(try await limiter.acquire(timeout: .milliseconds(10)))
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!called.withLock { $0 })
     }
 
     @Test("many concurrent callers never exceed the limit")
     func bounded() async throws {
         let limiter = CallLimiter(limit: 3)
-        let peak = OrderBox()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<64 {
-                group.addTask {
-                    guard try await limiter.acquire(timeout: .seconds(30)) else { return }
-                    await peak.append(limiter.inFlight)
-                    try await Task.sleep(for: .milliseconds(2))
+        let peak = Mutex(0)
+        let done = Mutex(0)
+        for k in 0..<64 {
+            let loop = Self.group.next()
+            limiter.acquire(on: loop, timeout: .seconds(30)) { ok in
+                guard ok else { return }
+                peak.withLock { $0 = max($0, limiter.inFlight) }
+                loop.scheduleTask(in: .milliseconds(Int64(1 + k % 3))) {
                     limiter.release()
+                    done.withLock { $0 += 1 }
                 }
             }
-            try await group.waitForAll()
         }
-        #expect(await peak.values.count == 64)
-        #expect(await peak.values.max() ?? 0 <= 3)
+        try await Self.eventually { done.withLock { $0 } == 64 }
+        #expect(done.withLock { $0 } == 64)
+        #expect(peak.withLock { $0 } <= 3)
         #expect(limiter.inFlight == 0)
     }
-}
-
-actor OrderBox {
-    var values: [Int] = []
-    func append(_ v: Int) { values.append(v) }
 }

@@ -1,6 +1,8 @@
-import GRPCCore
 import Glibc
 import KServeProtobuf
+import NIOCore
+import NIOHPACK
+import NIOPosix
 import Testing
 
 @testable import KServeGRPC
@@ -43,47 +45,63 @@ struct FastCGIRecordsTests {
         #expect(records[5].1.isEmpty)
     }
 
-    @Test("the gathered request (head, STDIN headers, body slices) is the encoded request, sent without a copy of the body", arguments: [0, 1, 65535, 65536, 131_075])
-    func gatheredRequest(bodySize: Int) async throws {
+    @Test("an exchange sends exactly the encoded request, body sliced from the caller's buffer, and reads the answer", arguments: [0, 1, 65535, 65536, 131_075])
+    func exchange(bodySize: Int) async throws {
         let params = [("A", "b"), ("CONTENT_LENGTH", String(bodySize))]
         let body = (0..<bodySize).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let expected = FastCGI.encodeRequest(params: params, stdin: body)
-        let gathered = FastCGI.encodeRequestHead(params: params, stdinCount: body.count)
-        var fds: [Int32] = [0, 0]
-        let paired = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
-        try #require(paired == 0)
-        let writing = fds[0]
-        let reading = fds[1]
-        defer { close(writing) }
-        let reader = Task.detached { () -> [UInt8] in
+        let path = "/tmp/kserve-fcgi-test-\(getpid())-\(bodySize).sock"
+        unlink(path)
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(listener >= 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: Array(path.utf8))
+            raw[path.utf8.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0 && listen(listener, 4) == 0)
+        defer {
+            close(listener)
+            unlink(path)
+        }
+        // The peer: reads the whole request (until the empty STDIN record), answers, closes.
+        let answer = Self.record(6, Array("Status: 200 OK\r\nContent-Type: application/grpc+proto\r\n\r\nhi".utf8))
+            + Self.record(7, Array("note".utf8)) + Self.record(6, []) + Self.record(3, [0, 0, 0, 0, 0, 0, 0, 0])
+        let peer = Task.detached { () -> [UInt8] in
+            let fd = accept(listener, nil, nil)
+            guard fd >= 0 else { return [] }
+            defer { close(fd) }
             var received: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let n = chunk.withUnsafeMutableBytes { read(reading, $0.baseAddress, $0.count) }
+            while received.count < expected.count {
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n <= 0 { break }
                 received += chunk[0..<n]
             }
-            close(reading)
+            _ = answer.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             return received
         }
-        let error: Int32? = gathered.head.withUnsafeBytes { head in
-            gathered.stdinHeaders.withUnsafeBytes { headers in
-                body.withUnsafeBytes { content -> Int32? in
-                    let parts = requestParts(head: head, stdinHeaders: headers, body: content)
-                    // No part is a copy of the body: parts 2, 4, ... are slices of `body`'s own storage.
-                    let slices = stride(from: 2, to: parts.count - 1, by: 2).map { parts[$0] }
-                    #expect(slices.reduce(0) { $0 + $1.count } == content.count)
-                    #expect(slices.allSatisfy { slice in
-                        guard let start = slice.baseAddress, let base = content.baseAddress else { return false }
-                        return start >= base && start + slice.count <= base + content.count
-                    })
-                    return sendAll(writing, parts)
-                }
-            }
+        let loop = CallLimiterTests.group.next()
+        let result = try await loop.flatSubmit {
+            FastCGIExchange(socketPath: path, params: params, body: ByteBuffer(bytes: body), on: loop).futureResult
+        }.get()
+        #expect(await peer.value == expected)
+        #expect(result.response.status == 200)
+        #expect(Array(result.response.body.readableBytesView) == Array("hi".utf8))
+        #expect(String(decoding: result.stderr, as: UTF8.self) == "note")
+    }
+
+    @Test("no socket: the exchange fails at once with a connect error")
+    func noSocket() async throws {
+        let loop = CallLimiterTests.group.next()
+        let future = loop.flatSubmit {
+            FastCGIExchange(socketPath: "/tmp/kserve-no-such-socket-\(getpid())", params: [], body: ByteBuffer(), on: loop).futureResult
         }
-        #expect(error == nil)
-        _ = shutdown(writing, Int32(SHUT_WR))
-        #expect(await reader.value == expected)
+        await #expect(throws: FastCGIClientError.self) { try await future.get() }
     }
 
     @Test("the reader collects STDOUT across arbitrary chunk boundaries until END_REQUEST")
@@ -107,7 +125,7 @@ struct FastCGIRecordsTests {
             let response = try CGIResponse(stdout: reader.stdout)
             #expect(response.status == 200)
             #expect(response.header("content-type") == "x")
-            #expect(Array(response.body) == Array("hello".utf8))
+            #expect(Array(response.body.readableBytesView) == Array("hello".utf8))
         }
     }
 
@@ -130,19 +148,19 @@ struct FastCGIRecordsTests {
     @Test("worker answers map to gRPC results")
     func results() throws {
         let ok = try CGIResponse(stdout: Array("Status: 200 OK\r\nContent-Type: application/grpc+proto\r\n\r\n\u{8}\u{1}".utf8))
-        #expect(try WorkerBridge.result(ok) == [8, 1])
+        #expect(Array(try WorkerBridge.result(ok).readableBytesView) == [8, 1])
         let notFound = try CGIResponse(stdout: Array("Status: 404 Not Found\r\nGrpc-Status: 5\r\n\r\n{\"error\":\"Model with name x does not exist.\"}".utf8))
-        let error = #expect(throws: RPCError.self) { try WorkerBridge.result(notFound) }
+        let error = #expect(throws: GRPCStatus.self) { try WorkerBridge.result(notFound) }
         #expect(error?.code == .notFound)
         #expect(error?.message == "Model with name x does not exist.")
         let tooLarge = try CGIResponse(stdout: Array("Status: 413 Payload Too Large\r\n\r\nbig".utf8))
-        #expect((#expect(throws: RPCError.self) { try WorkerBridge.result(tooLarge) })?.code == .resourceExhausted)
+        #expect((#expect(throws: GRPCStatus.self) { try WorkerBridge.result(tooLarge) })?.code == .resourceExhausted)
     }
 
     @Test("metadata becomes HTTP_ parameters")
     func params() {
-        let metadata: Metadata = ["x-request-id": "abc", "content-type": "application/grpc", "grpc-timeout": "1S",
-                                  "te": "trailers", "trace-bin": .binary([1]), "my_key": "v", "x-multi": "1", "X-Multi": "2"]
+        let metadata: HPACKHeaders = ["x-request-id": "abc", "content-type": "application/grpc", "grpc-timeout": "1S",
+                                      "te": "trailers", "trace-bin": "AQ==", "my_key": "v", "x-multi": "1", "X-Multi": "2"]
         let params = WorkerBridge.params(.modelInfer, contentLength: 12, metadata: metadata)
         let dict = Dictionary(params, uniquingKeysWith: { a, _ in a })
         #expect(dict["REQUEST_URI"] == "/inference.GRPCInferenceService/ModelInfer")

@@ -22,6 +22,7 @@ struct RESTRouterTests {
         case .bytes(let b): return b
         case .rest(let m): return m.joined()
         case .stream: return []
+        case .parts(let parts): return Array(parts.joined())
         }
     }
 

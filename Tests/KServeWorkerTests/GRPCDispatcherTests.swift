@@ -47,8 +47,11 @@ struct GRPCDispatcherTests {
     }
 
     static func body(_ r: HTTPResponse) -> [UInt8] {
-        if case .bytes(let b) = r.body { return b }
-        return []
+        switch r.body {
+        case .bytes(let b): return b
+        case .parts(let parts): return Array(parts.joined())
+        default: return []
+        }
     }
 
     static func grpcStatus(_ r: HTTPResponse) -> String? {

@@ -1,25 +1,24 @@
+import NIOCore
 import Synchronization
 
-/// A counting semaphore for async callers, first come first served, with a deadline per wait.
+/// A counting semaphore for event-loop callers, first come first served, with a deadline per wait.
 ///
-/// Bounds the calls the gRPC process has in flight toward the workers; a caller that gets no slot before its
-/// deadline is told so (and answers UNAVAILABLE) instead of waiting forever.
+/// Bounds the calls the gRPC process has in flight toward the workers; a call that gets no slot before its
+/// deadline is told so (and answers UNAVAILABLE) instead of waiting forever. Nothing blocks: a call that finds
+/// no free slot leaves a callback, run on its own event loop when a slot is handed to it or its deadline passes.
 final class CallLimiter: Sendable {
-    private enum Waiter {
-        /// Queued for a slot, its continuation not registered yet.
-        case pending
-        case waiting(CheckedContinuation<Bool, any Error>)
-        /// Cancelled or timed out before its continuation was registered.
-        case cancelled
-        case expired
+    /// A queued call.
+    private struct Waiter {
+        let id: UInt64
+        let eventLoop: any EventLoop
+        let grant: @Sendable (Bool) -> Void
     }
 
     private struct State {
         var available: Int
-        var waiters: [UInt64: Waiter] = [:]
-        var queue: [UInt64] = []
-        var nextID: UInt64 = 0
         var inFlight = 0
+        var queue: [Waiter] = []
+        var nextID: UInt64 = 0
     }
 
     private let state: Mutex<State>
@@ -35,90 +34,73 @@ final class CallLimiter: Sendable {
     /// The number of slots taken.
     var inFlight: Int { state.withLock { $0.inFlight } }
 
-    /// Takes a slot, waiting up to `timeout` for one to free.
-    /// - Returns: `true` with a slot taken (call ``release()`` once done), `false` when the deadline passed.
-    /// - Throws: `CancellationError` when the task is cancelled while waiting.
-    func acquire(timeout: Duration) async throws -> Bool {
+    /// The calls waiting for a slot.
+    var waiting: Int { state.withLock { $0.queue.count } }
+
+    /// Takes a slot if one is free.
+    /// - Returns: `true` with a slot taken (call ``release()`` once done).
+    func tryAcquire() -> Bool {
+        state.withLock { s in
+            guard s.available > 0, s.queue.isEmpty else { return false }
+            s.available -= 1
+            s.inFlight += 1
+            return true
+        }
+    }
+
+    /// Takes a slot now or queues for one.
+    ///
+    /// `grant` runs exactly once on `eventLoop`: with `true` when a slot is the caller's (call ``release()``
+    /// once done), with `false` when `timeout` passed first. A slot free now is granted before this returns.
+    /// - Returns: the wait's id, for ``cancel(_:)``; `nil` when the slot was granted at once.
+    @discardableResult
+    func acquire(
+        on eventLoop: any EventLoop, timeout: TimeAmount, _ grant: @escaping @Sendable (Bool) -> Void
+    ) -> UInt64? {
         let id: UInt64? = state.withLock { s in
-            if s.available > 0 {
+            if s.available > 0 && s.queue.isEmpty {
                 s.available -= 1
                 s.inFlight += 1
                 return nil
             }
             s.nextID += 1
-            s.waiters[s.nextID] = .pending
+            s.queue.append(Waiter(id: s.nextID, eventLoop: eventLoop, grant: grant))
             return s.nextID
         }
-        guard let id else { return true }
-        let timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
-            if !Task.isCancelled { self?.resolve(id, .expired) }
+        guard let id else {
+            grant(true)
+            return nil
         }
-        defer { timer.cancel() }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
-                let early: Waiter? = state.withLock { s in
-                    switch s.waiters.removeValue(forKey: id) {
-                    case .cancelled?: return .cancelled
-                    case .expired?: return .expired
-                    case .waiting?, nil: return .expired  // unreachable: only this registration sets .waiting
-                    case .pending?:
-                        if s.available > 0 {  // a slot freed between the two locks
-                            s.available -= 1
-                            s.inFlight += 1
-                            return .waiting(continuation)
-                        }
-                        s.waiters[id] = .waiting(continuation)
-                        s.queue.append(id)
-                        return nil
-                    }
-                }
-                switch early {
-                case .cancelled?: continuation.resume(throwing: CancellationError())
-                case .expired?: continuation.resume(returning: false)
-                case .waiting?, .pending?: continuation.resume(returning: true)
-                case nil: break
-                }
-            }
-        } onCancel: {
-            resolve(id, .cancelled)
+        eventLoop.scheduleTask(in: timeout) { [weak self] in
+            guard let self else { return }
+            if self.remove(id) { grant(false) }
         }
+        return id
+    }
+
+    /// Gives up a wait (the call was cancelled); `false` when it is no longer queued (granted or expired).
+    @discardableResult
+    func cancel(_ id: UInt64) -> Bool {
+        remove(id)
     }
 
     /// Gives a slot back, handing it to the longest waiter if there is one.
     func release() {
-        let next: CheckedContinuation<Bool, any Error>? = state.withLock { s in
-            while !s.queue.isEmpty {
-                let id = s.queue.removeFirst()
-                if case .waiting(let c)? = s.waiters.removeValue(forKey: id) { return c }
-            }
+        let next: Waiter? = state.withLock { s in
+            if !s.queue.isEmpty { return s.queue.removeFirst() }
             s.available += 1
             s.inFlight -= 1
             return nil
         }
-        next?.resume(returning: true)
+        guard let next else { return }
+        next.eventLoop.execute { next.grant(true) }
     }
 
-    /// Ends a wait without a slot (cancelled or expired); remembers the outcome if the waiter is not queued yet.
-    private func resolve(_ id: UInt64, _ outcome: Waiter) {
-        let continuation: CheckedContinuation<Bool, any Error>? = state.withLock { s in
-            switch s.waiters[id] {
-            case .waiting(let c)?:
-                s.waiters[id] = nil
-                s.queue.removeAll { $0 == id }
-                return c
-            case .pending?:
-                s.waiters[id] = outcome  // the registration will see it
-                return nil
-            default:
-                return nil  // already resolved or handed a slot
-            }
-        }
-        guard let continuation else { return }
-        if case .cancelled = outcome {
-            continuation.resume(throwing: CancellationError())
-        } else {
-            continuation.resume(returning: false)
+    private func remove(_ id: UInt64) -> Bool {
+        state.withLock { s in
+            guard let i = s.queue.firstIndex(where: { $0.id == id }) else { return false }
+            s.queue.remove(at: i)
+            return true
         }
     }
 }

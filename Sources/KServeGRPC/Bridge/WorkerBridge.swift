@@ -1,7 +1,8 @@
-import GRPCCore
 import KServeProtobuf
 import KServeProtocol
 import Logging
+import NIOCore
+import NIOHPACK
 
 /// Forwards gRPC calls to the model workers as FastCGI requests on their Unix socket, with bounded concurrency.
 ///
@@ -9,52 +10,57 @@ import Logging
 /// served by the same workers. At most ``CallLimiter/limit`` calls are in flight; a call that gets no slot within
 /// the queue timeout, or finds the socket's backlog full, fails with UNAVAILABLE and says why.
 final class WorkerBridge: Sendable {
-    let client: FastCGIClient
+    /// The workers' listening socket.
+    let socketPath: String
     let limiter: CallLimiter
-    let queueTimeout: Duration
+    let queueTimeout: TimeAmount
     let logger: Logger
 
     init(socketPath: String, maxConcurrentCalls: Int, queueTimeout: Duration, logger: Logger) {
-        self.client = FastCGIClient(socketPath: socketPath, threads: maxConcurrentCalls)
+        self.socketPath = socketPath
         self.limiter = CallLimiter(limit: maxConcurrentCalls)
-        self.queueTimeout = queueTimeout
+        let (seconds, attoseconds) = queueTimeout.components
+        self.queueTimeout = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         self.logger = logger
     }
 
-    /// Runs one RPC on a worker.
-    /// - Parameters:
-    ///   - rpc: the method.
-    ///   - body: the serialized request message.
-    ///   - metadata: the call's metadata, passed as `HTTP_*` parameters.
-    ///   - connection: cancelling it ends the call (its worker connection is shut down).
-    /// - Returns: the serialized response message (a slice of the worker's answer, not a copy).
-    /// - Throws: `RPCError` with the worker's status code and message, or UNAVAILABLE when no worker could take
-    ///   the call; `CancellationError` when the call was cancelled.
-    func call(
-        _ rpc: InferenceRPC, body: [UInt8], metadata: Metadata, connection: CancellableConnection = CancellableConnection()
-    ) async throws -> ArraySlice<UInt8> {
-        guard try await limiter.acquire(timeout: queueTimeout) else {
-            throw RPCError(
-                code: .unavailable,
-                message: "all \(limiter.limit) gRPC call slots to the model workers stayed busy for \(queueTimeout); the server is overloaded, retry later")
+    /// The UNAVAILABLE status of a call that got no slot in time.
+    var overloaded: GRPCStatus {
+        GRPCStatus(
+            .unavailable,
+            "all \(limiter.limit) gRPC call slots to the model workers stayed busy for \(queueTimeout.prettyDescription); the server is overloaded, retry later")
+    }
+
+    /// Starts one exchange with a worker on `eventLoop` (the caller holds a slot of ``limiter``).
+    func exchange(
+        _ rpc: InferenceRPC, body: ByteBuffer, metadata: HPACKHeaders, on eventLoop: any EventLoop
+    ) -> FastCGIExchange {
+        FastCGIExchange(
+            socketPath: socketPath, params: Self.params(rpc, contentLength: body.readableBytes, metadata: metadata),
+            body: body, on: eventLoop)
+    }
+
+    /// The response message of a finished exchange, or the status to answer with.
+    func outcome(_ result: Result<FastCGIAnswer, any Error>, rpc: InferenceRPC) -> Result<ByteBuffer, GRPCStatus> {
+        switch result {
+        case .success(let answer):
+            if !answer.stderr.isEmpty {
+                logger.warning("worker stderr during \(rpc.rawValue): \(String(decoding: answer.stderr.prefix(2048), as: UTF8.self))")
+            }
+            do {
+                return .success(try Self.result(answer.response))
+            } catch {
+                return .failure(error)
+            }
+        case .failure(let error as FastCGIClientError):
+            return .failure(Self.status(error, rpc: rpc))
+        case .failure(let error):
+            return .failure(GRPCStatus(.internalError, "\(type(of: error)): \(error)"))
         }
-        defer { limiter.release() }
-        if connection.isCancelled { throw CancellationError() }
-        let params = Self.params(rpc, contentLength: body.count, metadata: metadata)
-        let answer: (response: CGIResponse, stderr: [UInt8])
-        do {
-            answer = try await client.exchange(params: params, body: body, connection: connection)
-        } catch let error as FastCGIClientError {
-            throw Self.rpcError(error, rpc: rpc)
-        }
-        if !answer.stderr.isEmpty {
-            logger.warning("worker stderr during \(rpc.rawValue): \(String(decoding: answer.stderr.prefix(2048), as: UTF8.self))")
-        }
-        return try Self.result(answer.response)
     }
 
     /// The FastCGI parameters of one call (see ``KServeProtobuf/GRPCBridgeContract``).
-    static func params(_ rpc: InferenceRPC, contentLength: Int, metadata: Metadata) -> [(String, String)] {
+    static func params(_ rpc: InferenceRPC, contentLength: Int, metadata: HPACKHeaders) -> [(String, String)] {
         var params: [(String, String)] = [
             ("REQUEST_METHOD", "POST"),
             ("REQUEST_URI", rpc.path),
@@ -66,9 +72,9 @@ final class WorkerBridge: Sendable {
             (GRPCBridgeContract.protocolParameter, GRPCBridgeContract.protocolValue),
         ]
         var headers: [(String, String)] = []
-        for (key, value) in metadata {
-            guard case .string(let text) = value, let name = headerParameterName(key) else { continue }
-            let clean = String(decoding: text.utf8.filter { $0 != 0 }, as: UTF8.self)
+        for (key, value, _) in metadata {
+            guard let name = headerParameterName(key) else { continue }
+            let clean = String(decoding: value.utf8.filter { $0 != 0 }, as: UTF8.self)
             if let i = headers.firstIndex(where: { $0.0 == name }) {
                 headers[i].1 += ", " + clean  // repeated metadata joined as nginx >= 1.23 joins headers
             } else {
@@ -97,19 +103,19 @@ final class WorkerBridge: Sendable {
         return out
     }
 
-    /// The response message, or the worker's error as an `RPCError`.
-    static func result(_ response: CGIResponse) throws -> ArraySlice<UInt8> {
+    /// The response message, or the worker's error as a ``GRPCStatus``.
+    static func result(_ response: CGIResponse) throws(GRPCStatus) -> ByteBuffer {
         let grpcStatus = response.header(GRPCBridgeContract.statusHeader).flatMap { Int($0.trimmingCharacters()) }
         if response.status == 200 && (grpcStatus == nil || grpcStatus == 0) {
             return response.body
         }
-        let code = grpcStatus.flatMap { Status.Code(rawValue: $0) }.flatMap { RPCError.Code($0) }
+        let code = grpcStatus.flatMap { GRPCCode(rawValue: $0) }.flatMap { $0 == .ok || $0 == .unknown ? nil : $0 }
             ?? httpStatusCode(response.status)
-        throw RPCError(code: code, message: errorMessage(response))
+        throw GRPCStatus(code, errorMessage(response))
     }
 
     /// The gRPC code for an error answer without `Grpc-Status` (e.g. the FastCGI layer's own 413).
-    static func httpStatusCode(_ status: Int) -> RPCError.Code {
+    static func httpStatusCode(_ status: Int) -> GRPCCode {
         switch status {
         case 400, 422: return .invalidArgument
         case 404: return .notFound
@@ -123,30 +129,29 @@ final class WorkerBridge: Sendable {
 
     /// The `error` member of a `{"error": "..."}` body, or the body as text.
     static func errorMessage(_ response: CGIResponse) -> String {
-        if let json = try? JSONValue.parse(response.body), case .string(let message)? = json["error"] {
+        let bytes = Array(response.body.readableBytesView)
+        if let json = try? JSONValue.parse(bytes[...]), case .string(let message)? = json["error"] {
             return message
         }
-        let text = String(decoding: response.body.prefix(4096), as: UTF8.self)
+        let text = String(decoding: bytes.prefix(4096), as: UTF8.self)
         return text.isEmpty ? "the worker answered HTTP status \(response.status)" : text
     }
 
-    /// A failed exchange as an `RPCError` (UNAVAILABLE unless the answer itself was malformed).
-    static func rpcError(_ error: FastCGIClientError, rpc: InferenceRPC) -> RPCError {
+    /// A failed exchange as a status (UNAVAILABLE unless the answer itself was malformed).
+    static func status(_ error: FastCGIClientError, rpc: InferenceRPC) -> GRPCStatus {
         switch error {
         case .backlogFull:
-            return RPCError(
-                code: .unavailable,
-                message: "all model workers are busy and the worker socket's accept queue is full; retry later")
+            return GRPCStatus(.unavailable, "all model workers are busy and the worker socket's accept queue is full; retry later")
         case .connect(let cause):
-            return RPCError(code: .unavailable, message: "no model worker is reachable: \(cause)", cause: cause)
+            return GRPCStatus(.unavailable, "no model worker is reachable: \(cause)")
         case .closedEarly:
-            return RPCError(
-                code: .unavailable,
-                message: "the model worker handling \(rpc.rawValue) exited before answering (it was stopped or crashed); retry the call")
+            return GRPCStatus(.unavailable, "the model worker handling \(rpc.rawValue) exited before answering (it was stopped or crashed); retry the call")
         case .rejected:
-            return RPCError(code: .unavailable, message: "\(error); retry the call")
+            return GRPCStatus(.unavailable, "\(error); retry the call")
         case .protocolError(let message):
-            return RPCError(code: .internalError, message: "malformed answer from the model worker: \(message)")
+            return GRPCStatus(.internalError, "malformed answer from the model worker: \(message)")
+        case .cancelled:
+            return GRPCStatus(.cancelled, "the call was cancelled by the client")
         }
     }
 }
@@ -158,5 +163,14 @@ extension String {
         while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
         while let l = s.last, l == " " || l == "\t" { s.removeLast() }
         return String(s)
+    }
+}
+
+extension TimeAmount {
+    /// `30 s`, `500 ms`.
+    var prettyDescription: String {
+        if nanoseconds % 1_000_000_000 == 0 { return "\(nanoseconds / 1_000_000_000) s" }
+        if nanoseconds % 1_000_000 == 0 { return "\(nanoseconds / 1_000_000) ms" }
+        return "\(Double(nanoseconds) / 1e9) s"
     }
 }

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The FastCGI 1.0 wire format, client side: the records of one request and a streaming reader for the answer.
 ///
 /// A record is an 8-byte header (version 1, type, request id (2 bytes), content length (2 bytes), padding
@@ -153,8 +155,9 @@ struct FastCGIRecordReader {
     private var phase = Phase.header
     private var header: [UInt8] = []
     private var endBody: [UInt8] = []
-    /// The STDOUT stream so far.
-    private(set) var stdout: [UInt8] = []
+    /// The STDOUT stream so far (one buffer, grown as records arrive: the only copy of the answer's bytes in
+    /// the gRPC process).
+    private(set) var stdout = ByteBuffer()
     /// The STDERR stream so far.
     private(set) var stderr: [UInt8] = []
     /// Set once END_REQUEST has been read: the application status and the protocol status.
@@ -188,7 +191,7 @@ struct FastCGIRecordReader {
                 let n = min(remaining, bytes.count - i)
                 let chunk = UnsafeRawBufferPointer(rebasing: bytes[i..<(i + n)])
                 switch FastCGI.RecordType(rawValue: type) {
-                case .stdout?: stdout.append(contentsOf: chunk)
+                case .stdout?: stdout.writeBytes(chunk)
                 case .stderr?: stderr.append(contentsOf: chunk)
                 case .endRequest?: endBody.append(contentsOf: chunk)
                 default: break  // FCGI_UNKNOWN_TYPE and others: skipped
@@ -237,7 +240,7 @@ struct CGIResponse: Sendable {
     /// Header lines in order, names as written.
     var headers: [(name: String, value: String)]
     /// The body: a slice of the STDOUT stream, not a copy of it.
-    var body: ArraySlice<UInt8>
+    var body: ByteBuffer
 
     /// The first header of that name (case-insensitive).
     func header(_ name: String) -> String? {
@@ -247,13 +250,21 @@ struct CGIResponse: Sendable {
 
     /// Parses `Name: value` lines up to an empty line (CRLF or LF line ends), then the body.
     /// - Throws: ``FastCGIProtocolError`` when there is no end of headers or the status is not a number.
-    init(stdout: [UInt8]) throws {
+    init(stdout bytes: [UInt8]) throws {
+        try self.init(stdout: ByteBuffer(bytes: bytes))
+    }
+
+    /// Parses `Name: value` lines up to an empty line (CRLF or LF line ends); the body is the rest of `stdout`.
+    /// - Throws: ``FastCGIProtocolError`` when there is no end of headers or the status is not a number.
+    init(stdout buffer: ByteBuffer) throws {
+        let stdout = buffer.readableBytesView
+        let base = stdout.startIndex
         var headers: [(name: String, value: String)] = []
         var status = 200
-        var lineStart = 0
-        var i = 0
+        var lineStart = base
+        var i = base
         var bodyStart: Int?
-        while i < stdout.count {
+        while i < stdout.endIndex {
             guard stdout[i] == UInt8(ascii: "\n") else {
                 i += 1
                 continue
@@ -283,6 +294,6 @@ struct CGIResponse: Sendable {
         guard let bodyStart else { throw FastCGIProtocolError(description: "the worker's answer has no end of headers") }
         self.status = status
         self.headers = headers
-        self.body = stdout[bodyStart...]
+        self.body = buffer.getSlice(at: bodyStart, length: stdout.endIndex - bodyStart) ?? ByteBuffer()
     }
 }

@@ -38,6 +38,9 @@ public struct HTTPResponse: Sendable {
         case rest(RestMessage)
         /// Chunks sent as they come.
         case stream(AsyncThrowingStream<[UInt8], any Error>)
+        /// Bytes written in order without joining them (a serialized message whose tensor fields are the
+        /// tensors' own buffers).
+        case parts([ArraySlice<UInt8>])
     }
 
     public var status: Int
@@ -66,6 +69,7 @@ public struct HTTPResponse: Sendable {
         case .bytes(let b): return b.count
         case .rest(let m): return m.byteCount
         case .stream: return nil
+        case .parts(let parts): return parts.reduce(0) { $0 + $1.count }
         }
     }
 }

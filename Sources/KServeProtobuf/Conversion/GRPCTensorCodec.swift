@@ -99,10 +99,14 @@ enum GRPCTensorCodec {
     /// - Throws: ``KServeError`` `invalidInput` naming the tensor when the byte count does not match shape x
     ///   datatype, or a BYTES length prefix runs past the buffer or the element count differs from the shape.
     static func decode(raw: Data, datatype: DataType, count: Int, tensor: String, role: Role, limits: DecodingLimits) throws -> TensorData {
-        if raw.count > limits.maxTensorBytes {
+        try decode(raw: ArraySlice(raw), datatype: datatype, count: count, tensor: tensor, role: role, limits: limits)
+    }
+
+    /// Raw contents of one tensor as ``TensorData`` over the given bytes (no copy), checked against the shape.
+    static func decode(raw bytes: ArraySlice<UInt8>, datatype: DataType, count: Int, tensor: String, role: Role, limits: DecodingLimits) throws -> TensorData {
+        if bytes.count > limits.maxTensorBytes {
             throw KServeError(.payloadTooLarge, "\(role) '\(tensor)' is larger than the limit of \(limits.maxTensorBytes) bytes per tensor")
         }
-        let bytes = ArraySlice(raw)
         guard let size = datatype.elementSize else {
             return .bytes(try splitBytes(bytes, count: count, tensor: tensor, role: role))
         }
@@ -142,6 +146,15 @@ enum GRPCTensorCodec {
     // MARK: Encoding
 
     /// The raw form of one tensor (BYTES with their length prefixes).
+    /// The raw-contents bytes of one tensor: the tensor's own bytes (no copy) for fixed-width data, the
+    /// length-prefixed layout for BYTES.
+    static func rawSlice(_ data: TensorData) -> ArraySlice<UInt8> {
+        switch data {
+        case .raw(let r): return r
+        case .bytes(let elements): return serializeByteTensor(elements)[...]
+        }
+    }
+
     static func rawBytes(_ data: TensorData) -> Data {
         switch data {
         case .raw(let r):

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import KServeProtocol
+import SwiftProtobuf
 
 extension InferRequest {
     /// KServe's `InferRequest.from_grpc` plus the servicer's `validate_grpc_request`: a `ModelInferRequest` as an
@@ -24,8 +25,29 @@ extension InferRequest {
     ///   - limits: per-tensor size limits (a larger tensor is `payloadTooLarge`).
     /// - Throws: ``KServeError`` `invalidInput` naming the model and tensor for every malformed request.
     public static func fromGRPC(_ request: Inference_ModelInferRequest, limits: DecodingLimits = .default) throws -> InferRequest {
+        try fromGRPC(request, raw: request.rawInputContents.map { ArraySlice($0) }, limits: limits)
+    }
+
+    /// A serialized `ModelInferRequest` decoded without copying its raw input contents: the message without
+    /// them (through SwiftProtobuf: a few hundred bytes), and the contents as slices of `serialized`.
+    /// - Throws: ``ModelInferWire/MalformedMessage`` when the bytes are not a valid `ModelInferRequest`.
+    public static func decodeGRPC(
+        serialized: ArraySlice<UInt8>
+    ) throws(ModelInferWire.MalformedMessage) -> (message: Inference_ModelInferRequest, raw: [ArraySlice<UInt8>]) {
+        let (rest, raw) = try ModelInferWire.split(serialized, bytesField: ModelInferWire.rawInputContentsField)
+        do {
+            return (try Inference_ModelInferRequest(serializedBytes: Array(rest)), raw)
+        } catch {
+            throw ModelInferWire.MalformedMessage(reason: "\(error)")
+        }
+    }
+
+    /// ``fromGRPC(_:limits:)`` for a message decoded by ``decodeGRPC(serialized:)``: `raw` replaces the
+    /// message's own (empty) `raw_input_contents`, and each tensor's data is a slice of it.
+    public static func fromGRPC(
+        _ request: Inference_ModelInferRequest, raw: [ArraySlice<UInt8>], limits: DecodingLimits = .default
+    ) throws -> InferRequest {
         let model = request.modelName
-        let raw = request.rawInputContents
         if !raw.isEmpty && raw.count != request.inputs.count {
             throw KServeError.invalidInput(
                 "the number of inputs (\(request.inputs.count)) does not match the expected number of raw input contents (\(raw.count)) for model '\(model)'.")

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import KServeProtocol
+import SwiftProtobuf
 
 extension InferResponse {
     /// KServe's `InferResponse.to_grpc`: this response as a `ModelInferResponse`.
@@ -20,6 +21,30 @@ extension InferResponse {
     ///   (`to_grpc: invalid parameter value: 1.3`); `internalError` for an output whose data does not match its
     ///   shape and datatype.
     public func toGRPC(rawOutputs: Bool) throws -> Inference_ModelInferResponse {
+        var (message, raw) = try grpcMessage(rawOutputs: rawOutputs)
+        message.rawOutputContents = raw.map { Data($0) }
+        return message
+    }
+
+    /// ``toGRPC(rawOutputs:)`` serialized, as parts to write in order: the message without its raw output
+    /// contents (SwiftProtobuf), then each raw output's field header and the output's own bytes, not copied.
+    /// `raw_output_contents` is the message's last field, so the joined parts are byte for byte SwiftProtobuf's
+    /// serialization of ``toGRPC(rawOutputs:)``.
+    public func serializedGRPC(rawOutputs: Bool) throws -> [ArraySlice<UInt8>] {
+        let (message, raw) = try grpcMessage(rawOutputs: rawOutputs)
+        let head: [UInt8] = try message.serializedBytes()
+        var parts: [ArraySlice<UInt8>] = [head[...]]
+        parts.reserveCapacity(1 + 2 * raw.count)
+        for bytes in raw {
+            parts.append(ModelInferWire.fieldHeader(ModelInferWire.rawOutputContentsField, length: bytes.count)[...])
+            parts.append(bytes)
+        }
+        return parts
+    }
+
+    /// The message without raw contents, and the raw contents (slices of the outputs' data where possible).
+    private func grpcMessage(rawOutputs: Bool) throws -> (Inference_ModelInferResponse, [ArraySlice<UInt8>]) {
+        var rawContents: [ArraySlice<UInt8>] = []
         let selected = try selectedOutputs()
         let raw = rawOutputs || selected.contains { $0.datatype == .fp16 || $0.datatype == .bf16 }
         var out = Inference_ModelInferResponse()
@@ -36,16 +61,16 @@ extension InferResponse {
             t.shape = output.shape.map { Int64($0) }
             var parameters = output.parameters
             if raw {
-                let bytes = GRPCTensorCodec.rawBytes(data)
+                let bytes = GRPCTensorCodec.rawSlice(data)
                 parameters["binary_data_size"] = .int(Int64(bytes.count))
-                out.rawOutputContents.append(bytes)
+                rawContents.append(bytes)
             } else {
                 t.contents = try GRPCTensorCodec.contents(data, datatype: output.datatype, tensor: output.name, role: .output)
             }
             t.parameters = try parameters.toGRPC()
             out.outputs.append(t)
         }
-        return out
+        return (out, rawContents)
     }
 
     /// KServe's `InferResponse.from_grpc`: a `ModelInferResponse` as an ``InferResponse``.

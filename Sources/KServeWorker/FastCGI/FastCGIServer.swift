@@ -277,6 +277,10 @@ final class FastCGIServer: @unchecked Sendable {
             put(Array(head.utf8)[...], out)
             put(message.json[...], out)
             for chunk in message.binaryChunks { put(chunk, out) }
+        case .parts(let parts):
+            head += "\r\n"
+            put(Array(head.utf8)[...], out)
+            for part in parts { put(part, out) }
         case .stream(let stream):
             head += "X-Accel-Buffering: no\r\n\r\n"
             put(Array(head.utf8)[...], out)

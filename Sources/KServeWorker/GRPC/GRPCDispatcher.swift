@@ -32,8 +32,9 @@ public func handleGRPC(_ request: HTTPRequest, dataPlane: DataPlane) async -> HT
             throw KServeError(.methodNotAllowed, "gRPC calls are forwarded with POST, not \(request.method)")
         }
         await dataPlane.synchronize()
-        let body = try await GRPCDispatcher(dataPlane: dataPlane, request: request).answer(rpc)
-        return HTTPResponse(status: 200, headers: [("Content-Type", GRPCBridgeContract.contentType)], body: .bytes(body))
+        let dispatcher = GRPCDispatcher(dataPlane: dataPlane, request: request)
+        let body: HTTPResponse.Body = rpc == .modelInfer ? .parts(try await dispatcher.infer()) : .bytes(try await dispatcher.answer(rpc))
+        return HTTPResponse(status: 200, headers: [("Content-Type", GRPCBridgeContract.contentType)], body: body)
     } catch let error as KServeError {
         if error.httpStatus >= 500 { dataPlane.options.exceptionHandler?(error, request.path) }
         return .error(error, headers: [(GRPCBridgeContract.statusHeader, String(error.grpcStatusCode))])
@@ -94,7 +95,7 @@ private struct GRPCDispatcher {
             })
 
         case .modelInfer:
-            return try await infer(try decode(Inference_ModelInferRequest.self, rpc))
+            return Array(try await infer().joined())
 
         case .repositoryModelLoad:
             let name = try decode(Inference_RepositoryModelLoadRequest.self, rpc).requestedModelName
@@ -116,12 +117,21 @@ private struct GRPCDispatcher {
         }
     }
 
-    private func infer(_ message: Inference_ModelInferRequest) async throws -> [UInt8] {
+    /// ModelInfer: the request decoded in place (its raw tensors are slices of the body), the response as parts
+    /// (its raw tensors are the outputs' own buffers).
+    func infer() async throws -> [ArraySlice<UInt8>] {
         let dp = dataPlane
+        let message: Inference_ModelInferRequest
+        let raw: [ArraySlice<UInt8>]
+        do {
+            (message, raw) = try InferRequest.decodeGRPC(serialized: request.body[...])
+        } catch {
+            throw KServeError.invalidInput("ModelInfer: the request is not a valid \(Inference_ModelInferRequest.protoMessageName) message (\(error))")
+        }
         let name = message.modelName
         try dp.checkVersion(name, message.modelVersion.isEmpty ? nil : message.modelVersion)
         _ = try await dp.readyModel(name)
-        let inferRequest = try InferRequest.fromGRPC(message, limits: dp.options.limits)
+        let inferRequest = try InferRequest.fromGRPC(message, raw: raw, limits: dp.options.limits)
         let (result, _) = try await dp.infer(model: name, payload: .request(inferRequest), headers: request.headers, verb: .predict)
         guard case .response(var response) = result else {
             throw KServeError(.internalError,
@@ -130,8 +140,7 @@ private struct GRPCDispatcher {
         if response.id.isEmpty { response.id = inferRequest.id ?? uuid4() }
         if response.modelName.isEmpty { response.modelName = name }
         if response.requestedOutputs == nil { response.requestedOutputs = inferRequest.requestOutputs }
-        let raw = response.useBinaryOutputs || inferRequest.useBinaryOutputs
-        return try encode(try response.toGRPC(rawOutputs: raw))
+        return try response.serializedGRPC(rawOutputs: response.useBinaryOutputs || inferRequest.useBinaryOutputs)
     }
 
     private func requireName(_ name: String) throws {

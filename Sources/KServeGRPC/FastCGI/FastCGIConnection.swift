@@ -1,0 +1,234 @@
+import Glibc
+import NIOCore
+import NIOPosix
+
+/// Why a FastCGI exchange with a worker failed.
+enum FastCGIClientError: Error, CustomStringConvertible {
+    /// `connect()` failed with EAGAIN: the socket's accept queue (backlog) is full.
+    case backlogFull
+    /// `connect()` failed otherwise (no socket file, connection refused: no worker is listening).
+    case connect(any Error)
+    /// The worker closed the connection (or reset it) before END_REQUEST: it was killed or crashed mid-call.
+    case closedEarly((any Error)?)
+    /// The worker refused the request (END_REQUEST with a protocol status other than REQUEST_COMPLETE).
+    case rejected(FastCGI.ProtocolStatus?)
+    /// The answer was not valid FastCGI / CGI.
+    case protocolError(String)
+    /// The exchange was cancelled by its caller (the client went away, the deadline passed).
+    case cancelled
+
+    var description: String {
+        switch self {
+        case .backlogFull: return "the FastCGI socket's accept queue is full"
+        case .connect(let e): return "cannot connect to the worker socket: \(e)"
+        case .closedEarly(let e?): return "the worker closed the connection before answering (\(e))"
+        case .closedEarly(nil): return "the worker closed the connection before answering"
+        case .rejected(let s?): return "the worker rejected the request (\(s))"
+        case .rejected(nil): return "the worker rejected the request"
+        case .protocolError(let m): return m
+        case .cancelled: return "the exchange was cancelled"
+        }
+    }
+}
+
+/// A failed system call, with its errno.
+struct POSIXFailure: Error, CustomStringConvertible {
+    let call: String
+    let code: Int32
+    init(_ call: String, _ code: Int32) {
+        self.call = call
+        self.code = code
+    }
+    var description: String { "\(call): \(String(cString: strerror(code))) (errno \(code))" }
+}
+
+/// The worker's whole answer to one exchange.
+struct FastCGIAnswer {
+    var response: CGIResponse
+    var stderr: [UInt8]
+}
+
+/// One FastCGI exchange with a worker, on the calling event loop: one connection per call, closed as soon as
+/// END_REQUEST arrives (libfcgi would otherwise wait for the client to close).
+///
+/// Everything runs on the event loop of the gRPC stream that asked (the connection is registered on it), so a
+/// call never changes threads: no pool, no continuation, no task. The connection is made with a plain
+/// non-blocking `connect()` first, so that a full accept queue answers EAGAIN at once (``FastCGIClientError/backlogFull``)
+/// instead of waiting, and is then handed to NIO. The request is written as a gather list: the FastCGI head,
+/// then per STDIN record its 8-byte header and a slice of the caller's message buffer (never a copy of it).
+final class FastCGIExchange: @unchecked Sendable {
+    // @unchecked: every stored property is read and written on `eventLoop` only (init, the connect callback and
+    // cancel() all run there).
+    private let eventLoop: any EventLoop
+    private let promise: EventLoopPromise<FastCGIAnswer>
+    private var channel: (any Channel)?
+    private var cancelled = false
+
+    /// The answer, or ``FastCGIClientError`` (``FastCGIClientError/cancelled`` after ``cancel()``).
+    var futureResult: EventLoopFuture<FastCGIAnswer> { promise.futureResult }
+
+    /// Starts the exchange on `eventLoop` (call it on that event loop).
+    /// - Parameters:
+    ///   - socketPath: the workers' Unix socket.
+    ///   - params: the FastCGI parameters, in order.
+    ///   - body: the STDIN stream (the request message), sent from this buffer.
+    ///   - eventLoop: the caller's event loop; the answer is delivered on it.
+    init(socketPath: String, params: [(String, String)], body: ByteBuffer, on eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+        self.promise = eventLoop.makePromise(of: FastCGIAnswer.self)
+        let fd: Int32
+        switch Self.connect(socketPath) {
+        case .failure(let error):
+            promise.fail(error)
+            return
+        case .success(let socket):
+            fd = socket
+        }
+        let head = FastCGI.encodeRequestHead(params: params, stdinCount: body.readableBytes)
+        let promise = self.promise
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(FastCGIAnswerHandler(promise: promise))
+                }
+            }
+        bootstrap.withConnectedSocket(fd).whenComplete { result in
+            switch result {
+            case .failure(let error):
+                promise.fail(FastCGIClientError.connect(error))
+            case .success(let channel):
+                self.channel = channel
+                if self.cancelled {
+                    channel.close(promise: nil)
+                    return
+                }
+                Self.write(head: head, body: body, to: channel)
+            }
+        }
+    }
+
+    /// Ends the exchange now: the connection is closed (the worker sees EPOF / EPIPE) and the answer fails with
+    /// ``FastCGIClientError/cancelled``. Call it on the event loop.
+    func cancel() {
+        guard !cancelled else { return }
+        cancelled = true
+        promise.fail(FastCGIClientError.cancelled)
+        channel?.close(promise: nil)
+    }
+
+    /// Writes the request: head, then each STDIN record header and its slice of the body, then the closing
+    /// empty STDIN record, in one flush (NIO gathers the buffers into `writev`).
+    private static func write(head: (head: [UInt8], stdinHeaders: [UInt8]), body: ByteBuffer, to channel: any Channel) {
+        let allocator = channel.allocator
+        var first = allocator.buffer(capacity: head.head.count + 8)
+        first.writeBytes(head.head)
+        var offset = body.readerIndex
+        let end = body.writerIndex
+        var k = 0
+        if offset == end {
+            first.writeBytes(head.stdinHeaders[0..<8])
+            channel.writeAndFlush(first, promise: nil)
+            return
+        }
+        first.writeBytes(head.stdinHeaders[0..<8])
+        channel.write(first, promise: nil)
+        while offset < end {
+            let n = min(FastCGI.maxContentLength, end - offset)
+            if k > 0 {
+                var header = allocator.buffer(capacity: 8)
+                header.writeBytes(head.stdinHeaders[(8 * k)..<(8 * k + 8)])
+                channel.write(header, promise: nil)
+            }
+            if let slice = body.getSlice(at: offset, length: n) { channel.write(slice, promise: nil) }
+            offset += n
+            k += 1
+        }
+        var last = allocator.buffer(capacity: 8)
+        last.writeBytes(head.stdinHeaders[(8 * k)..<(8 * k + 8)])
+        channel.writeAndFlush(last, promise: nil)
+    }
+
+    /// A connected non-blocking Unix socket to `path`, or why not.
+    static func connect(_ path: String) -> Result<Int32, FastCGIClientError> {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return .failure(.connect(POSIXFailure("socket", errno))) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(path.utf8)
+        guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close(fd)
+            return .failure(.connect(POSIXFailure("connect", ENAMETOOLONG)))
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: pathBytes)
+            raw[pathBytes.count] = 0
+        }
+        // On a Unix socket a non-blocking connect completes at once, or fails with EAGAIN when the accept queue
+        // is full.
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if rc != 0 {
+            let e = errno
+            close(fd)
+            if e == EAGAIN || e == EWOULDBLOCK { return .failure(.backlogFull) }
+            return .failure(.connect(POSIXFailure("connect", e)))
+        }
+        return .success(fd)
+    }
+}
+
+/// Reads the worker's records until END_REQUEST, then completes the exchange and closes the connection.
+private final class FastCGIAnswerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private var reader = FastCGIRecordReader()
+    private let promise: EventLoopPromise<FastCGIAnswer>
+    private var done = false
+
+    init(promise: EventLoopPromise<FastCGIAnswer>) {
+        self.promise = promise
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !done else { return }
+        let buffer = unwrapInboundIn(data)
+        do {
+            try buffer.withUnsafeReadableBytes { try reader.consume($0) }
+        } catch {
+            finish(context, .failure(.protocolError("\(error)")))
+            return
+        }
+        guard let end = reader.end else { return }
+        guard end.protocolStatus == FastCGI.ProtocolStatus.requestComplete.rawValue else {
+            finish(context, .failure(.rejected(FastCGI.ProtocolStatus(rawValue: end.protocolStatus))))
+            return
+        }
+        do {
+            let response = try CGIResponse(stdout: reader.stdout)
+            finish(context, .success(FastCGIAnswer(response: response, stderr: reader.stderr)))
+        } catch {
+            finish(context, .failure(.protocolError("\(error)")))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(context, .failure(.closedEarly(nil)))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish(context, .failure(.closedEarly(error)))
+    }
+
+    private func finish(_ context: ChannelHandlerContext, _ result: Result<FastCGIAnswer, FastCGIClientError>) {
+        guard !done else { return }
+        done = true
+        switch result {
+        case .success(let answer): promise.succeed(answer)
+        case .failure(let error): promise.fail(error)
+        }
+        context.close(promise: nil)
+    }
+}
