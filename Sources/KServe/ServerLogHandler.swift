@@ -4,8 +4,8 @@ import Logging
 
 /// The log handler of every server process: swift-log's `StreamLogHandler` line format
 /// (`2026-11-26T02:21:28+0000 info kserve.worker: pid=6928 worker=1 [KServeWorker] model m loaded`), written to
-/// standard error (the log file the master opened) with one `write` per line, so lines from the processes of the
-/// pool never interleave.
+/// standard error (the log file the master opened) through ``KServeModel/LogSink``: whole lines, so lines from the
+/// processes of the pool never interleave; a worker's routine lines are written in batches while it is busy.
 ///
 /// It is built for two lines per request (the access line and KServe's latency line): the logger's own metadata is
 /// rendered once when it is set, not sorted and joined again on every line, and the timestamp text is reused for the
@@ -61,18 +61,7 @@ struct ServerLogHandler: LogHandler {
         text += "] "
         text += message.description
         text += "\n"
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(STDERR_FILENO, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                offset += n
-            }
-        }
+        LogSink.write(Array(text.utf8), routine: level <= .info)
     }
 
     /// `key=value` pairs sorted by key, as `StreamLogHandler` prints them.

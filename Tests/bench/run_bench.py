@@ -1107,6 +1107,24 @@ def evaluate_targets(results: dict, servers: dict[str, Server], xgb: Optional[Xg
     x = o.rps / k.rps if o and k and k.rps else None
     check("gRPC small, c=16: throughput >= 3x KServe", None if x is None else x >= 3,
           "n/a" if x is None else f"{x:.1f}x ({fmt_rps(o.rps)} vs {fmt_rps(k.rps)} req/s)")
+    # Issue 15: server CPU per RPC (every process of each server, client excluded) at most 1/3 of KServe's;
+    # the sequential p50 at most 1/3 of KServe's and at most 2x our own REST p50 at c=1.
+    for c in (1, 16):
+        o, k = get("ours", "grpc", c), get("kserve", "grpc", c)
+        ok = None
+        if o and k and o.cpu_us_per_req and k.cpu_us_per_req:
+            ok = o.cpu_us_per_req <= k.cpu_us_per_req / 3
+        check(f"gRPC small, c={c}: server CPU per RPC <= 1/3 of KServe's", ok,
+              "n/a" if ok is None else f"{o.cpu_us_per_req:,.0f} vs {k.cpu_us_per_req:,.0f} us "
+              f"({o.cpu_us_per_req / k.cpu_us_per_req:.2f}x)")
+    o, k = get("ours", "grpc", 1), get("kserve", "grpc", 1)
+    check("gRPC small, c=1: p50 <= 1/3 of KServe's", None if not (o and k) else o.p50_ms <= k.p50_ms / 3,
+          "n/a" if not (o and k) else f"{fmt_ms(o.p50_ms)} vs {fmt_ms(k.p50_ms)} ms")
+    rest = [r for r in (get("ours", "v1", 1), get("ours", "v2json", 1)) if r]
+    if o and rest:
+        best = min(r.p50_ms for r in rest)
+        check("gRPC small, c=1: p50 <= 2x our REST p50 at c=1", o.p50_ms <= 2 * best,
+              f"{fmt_ms(o.p50_ms)} vs {fmt_ms(best)} ms")
     for c in (1, 16):
         o, k = get("ours", "grpc4mb", c), get("kserve", "grpc4mb", c)
         if o or k or ("ours", "grpc4mb", c) in results:
@@ -1296,7 +1314,7 @@ def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, ser
         "",
         md_table(TABLE_HEAD, results_table(plan, results)),
         "",
-        "## Targets (issues 7 and 8)",
+        "## Targets (issues 7, 8 and 15)",
         "",
         md_table(["target", "measured", "result"], t_rows),
         "",
@@ -1597,7 +1615,7 @@ def main() -> int:
     print()
     print(text_table(TABLE_HEAD, results_table(plan, results)))
     print()
-    print(text_table(["target (issues 7, 8)", "measured", "result"], [[t.text, t.measured, t.status] for t in targets]))
+    print(text_table(["target (issues 7, 8, 15)", "measured", "result"], [[t.text, t.measured, t.status] for t in targets]))
     print()
     print(text_table(["server CPU µs/request"] + CPU_HEAD[1:], cpu_rows(plan, results)))
     print()

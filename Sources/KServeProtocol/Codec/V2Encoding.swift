@@ -1,5 +1,7 @@
 // Encoding of v2 REST requests and responses (JSON, or JSON header + binary tensor data).
 
+import Synchronization
+
 /// Parameters as written on the wire for a tensor: the transport markers `binary_data` (set by `setData`) and
 /// `binary_data_size` are dropped, and `binary_data_size` is added for a binary tensor.
 func wireParameters(_ parameters: Parameters, binarySize: Int?) -> Parameters {
@@ -36,8 +38,7 @@ func binaryChunk(_ data: TensorData, tensor: String, code: KServeError.Code) thr
 /// A random (version 4) UUID string, as Python's `str(uuid.uuid4())` (lower-case text form): 128 bits from the system generator in two draws (one
 /// `getrandom` each, not one per byte).
 public func makeUUID4() -> String {
-    var g = SystemRandomNumberGenerator()
-    let high = g.next() as UInt64, low = g.next() as UInt64
+    let high = RequestIDRandom.next(), low = RequestIDRandom.next()
     let hex = Array("0123456789abcdef".utf8)
     return String(unsafeUninitializedCapacity: 36) { out in
         var n = 0
@@ -54,6 +55,24 @@ public func makeUUID4() -> String {
             n += 2
         }
         return n
+    }
+}
+
+/// The random bits of generated request ids: SplitMix64 over a per-process counter seeded once from the system's
+/// generator (`getrandom`), lock-free. Ids are unique and unpredictable enough for correlation, and cost no system
+/// call per response (the system generator cost two `getrandom` calls per id). Not for secrets.
+enum RequestIDRandom {
+    private static let state = Atomic<UInt64>({
+        var g = SystemRandomNumberGenerator()
+        return g.next()
+    }())
+
+    static func next() -> UInt64 {
+        let (_, old) = state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed)
+        var z = old &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 

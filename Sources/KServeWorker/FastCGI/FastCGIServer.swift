@@ -95,6 +95,8 @@ final class FastCGIServer: @unchecked Sendable {
 
     /// Runs the accept loops until a stop is requested; returns when every loop has finished its request.
     func run() {
+        LogSink.deferRoutineLines(true)
+        defer { LogSink.deferRoutineLines(false) }
         let flags = fcntl(listenFD, F_GETFL)
         _ = fcntl(listenFD, F_SETFL, flags | O_NONBLOCK)
         var others: [pthread_t] = []
@@ -155,17 +157,28 @@ final class FastCGIServer: @unchecked Sendable {
                 }
                 continue
             }
-            serve(request, loop: loop, executor: executor)
+            let consumed = serve(request, loop: loop, executor: executor)
+            // Routine log lines wait while requests keep coming; when none is waiting, they are written now,
+            // before this answer is finished (so a client that reads the log after its answer finds its line).
+            if LogSink.isPending && (poller < 0 || kserve_accept_poller_wait(poller, wakeDescriptor, 0) == 0) {
+                LogSink.flush()
+            }
+            // A request read to its end is closed right after its answer. libfcgi would otherwise linger:
+            // shutdown, then poll until the peer closes (up to 2 s), one more sleep and wake-up per request; on
+            // a Unix socket nothing is lost by closing (the peer reads the whole answer, then EOF).
+            if consumed { _ = FCGX_Detach(request) }
             FCGX_Finish_r(request)
         }
         FCGX_Free(request, 1)
+        LogSink.flush()
     }
 
     private func param(_ name: String, _ envp: FCGX_ParamArray?) -> String? {
         FCGX_GetParam(name, envp).map { String(cString: $0) }
     }
 
-    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, loop: Int, executor: LoopExecutor) {
+    /// Answers one request; returns whether its body was read to the end.
+    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, loop: Int, executor: LoopExecutor) -> Bool {
         let start = monotonicSeconds()
         let envp = request.pointee.envp
         var headers: Headers = [:]
@@ -198,6 +211,7 @@ final class FastCGIServer: @unchecked Sendable {
         defer { onRequest(loop, method, path, false) }
 
         let response: HTTPResponse
+        var consumed = false
         let length = headers["content-length"].flatMap { Int($0) } ?? 0
         // Calls forwarded by the gRPC process carry KSERVE_PROTOCOL=grpc and a protobuf body.
         let isGRPC = param(GRPCBridgeContract.protocolParameter, envp) == GRPCBridgeContract.protocolValue
@@ -208,6 +222,7 @@ final class FastCGIServer: @unchecked Sendable {
             response = .error(.invalidInput("Invalid Content-Length."))
         } else {
             let body = readBody(request.pointee.in, length: length)
+            consumed = body.count == length
             let httpRequest = HTTPRequest(method: method, path: path, query: query, headers: headers, body: body)
             if isGRPC {
                 let router = self.router
@@ -238,6 +253,7 @@ final class FastCGIServer: @unchecked Sendable {
                 logger.info("\(address) \(method) \(path)\(query.isEmpty ? "" : "?" + query) \(status) \(bytes)B \(formatMillis(seconds * 1000))ms")
             }
         }
+        return consumed
     }
 
     private func readBody(_ stream: UnsafeMutablePointer<FCGX_Stream>?, length: Int) -> [UInt8] {
