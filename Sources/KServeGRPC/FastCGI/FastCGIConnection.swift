@@ -1,4 +1,5 @@
 import Glibc
+import KServeProtobuf
 import NIOCore
 import NIOPosix
 
@@ -46,6 +47,8 @@ struct POSIXFailure: Error, CustomStringConvertible {
 struct FastCGIAnswer {
     var response: CGIResponse
     var stderr: [UInt8]
+    /// The body went to the exchange's stream consumer (``response`` has none).
+    var streamed = false
 }
 
 /// One FastCGI exchange with a worker, on the calling event loop: one connection per call, closed as soon as
@@ -63,6 +66,8 @@ final class FastCGIExchange: @unchecked Sendable {
     private let promise: EventLoopPromise<FastCGIAnswer>
     private var channel: (any Channel)?
     private var cancelled = false
+    /// Takes a successful answer's body as it arrives (the gRPC call relaying it); held weakly.
+    weak var consumer: (any FastCGIStreamConsumer)?
 
     /// The answer, or ``FastCGIClientError`` (``FastCGIClientError/cancelled`` after ``cancel()``).
     var futureResult: EventLoopFuture<FastCGIAnswer> { promise.futureResult }
@@ -76,8 +81,13 @@ final class FastCGIExchange: @unchecked Sendable {
     ///   - params: the FastCGI parameters, in order.
     ///   - body: the STDIN stream (the request message), sent from this buffer.
     ///   - eventLoop: the caller's event loop; the answer is delivered on it.
-    init(socketPath: String, params: [(String, String)], body: ByteBuffer, on eventLoop: any EventLoop) {
+    ///   - consumer: takes a successful answer's body piece by piece (see ``FastCGIStreamConsumer``).
+    init(
+        socketPath: String, params: [(String, String)], body: ByteBuffer, on eventLoop: any EventLoop,
+        consumer: (any FastCGIStreamConsumer)? = nil
+    ) {
         self.eventLoop = eventLoop
+        self.consumer = consumer
         self.promise = eventLoop.makePromise(of: FastCGIAnswer.self)
         let fd: Int32
         switch Self.connect(socketPath) {
@@ -114,7 +124,7 @@ final class FastCGIExchange: @unchecked Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(FastCGIAnswerHandler(promise: promise))
+                    try channel.pipeline.syncOperations.addHandler(FastCGIAnswerHandler(promise: promise, exchange: self))
                 }
             }
         bootstrap.withConnectedSocket(fd).whenComplete { result in
@@ -209,38 +219,147 @@ final class FastCGIExchange: @unchecked Sendable {
     }
 }
 
+/// What to do with the body of a successful answer, decided once its head has arrived.
+enum FastCGIStreamDecision {
+    /// Hand each piece of the body to the consumer as it arrives (the answer's future then has an empty body).
+    case stream
+    /// Collect the whole answer for the future.
+    case buffer
+    /// Close the connection now (the consumer has answered its caller already).
+    case abort
+}
+
+/// Receives the body of a successful answer piece by piece, on the exchange's event loop, without it ever being
+/// collected in one buffer: the pieces are slices of the buffers read from the worker's socket.
+protocol FastCGIStreamConsumer: AnyObject {
+    /// The head of a `200` answer without an error status, with its `Content-Length`.
+    func answerHead(_ response: CGIResponse, contentLength: Int) -> FastCGIStreamDecision
+    /// The next piece of the body.
+    func answerBody(_ piece: ByteBuffer)
+    /// The pieces read so far may be sent on (the end of a read burst).
+    func answerFlush()
+}
+
 /// Reads the worker's records until END_REQUEST, then completes the exchange and closes the connection.
+///
+/// The CGI head is collected first; a successful answer's body then goes to the exchange's stream consumer as
+/// it arrives (when it takes it), otherwise the whole answer is collected for the exchange's future.
 private final class FastCGIAnswerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
-    private var reader = FastCGIRecordReader()
+    private enum Mode {
+        case head(ByteBuffer)
+        case streaming
+        case buffered(ByteBuffer)
+    }
+
+    /// The most CGI head bytes collected before the end of the headers.
+    static let maxHeadBytes = 64 << 10
+
+    private var splitter = FastCGIRecordSplitter()
+    private var mode = Mode.head(ByteBuffer())
+    private var stderr: [UInt8] = []
     private let promise: EventLoopPromise<FastCGIAnswer>
+    private weak var exchange: FastCGIExchange?
     private var done = false
 
-    init(promise: EventLoopPromise<FastCGIAnswer>) {
+    init(promise: EventLoopPromise<FastCGIAnswer>, exchange: FastCGIExchange) {
         self.promise = promise
+        self.exchange = exchange
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !done else { return }
-        let buffer = unwrapInboundIn(data)
         do {
-            try buffer.withUnsafeReadableBytes { try reader.consume($0) }
-        } catch {
-            finish(context, .failure(.protocolError("\(error)")))
-            return
-        }
-        guard let end = reader.end else { return }
-        guard end.protocolStatus == FastCGI.ProtocolStatus.requestComplete.rawValue else {
-            finish(context, .failure(.rejected(FastCGI.ProtocolStatus(rawValue: end.protocolStatus))))
-            return
-        }
-        do {
-            let response = try CGIResponse(stdout: reader.stdout)
-            finish(context, .success(FastCGIAnswer(response: response, stderr: reader.stderr)))
+            try splitter.consume(unwrapInboundIn(data)) { event in
+                switch event {
+                case .stdout(let piece): try stdout(piece, context: context)
+                case .stderr(let piece): if stderr.count < 64 << 10 { stderr.append(contentsOf: piece.readableBytesView) }
+                case .end(_, let status): end(status, context: context)
+                }
+            }
+        } catch let error as FastCGIClientError {
+            finish(context, .failure(error))
         } catch {
             finish(context, .failure(.protocolError("\(error)")))
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .streaming = mode, !done { exchange?.consumer?.answerFlush() }
+    }
+
+    private func stdout(_ piece: ByteBuffer, context: ChannelHandlerContext) throws {
+        var piece = piece
+        switch mode {
+        case .streaming:
+            exchange?.consumer?.answerBody(piece)
+        case .buffered(var all):
+            mode = .head(ByteBuffer())  // keep `all` uniquely referenced while it grows
+            all.writeBuffer(&piece)
+            mode = .buffered(all)
+        case .head(var head):
+            mode = .streaming
+            head.writeBuffer(&piece)
+            guard Self.hasEndOfHeaders(head) else {
+                if head.readableBytes > Self.maxHeadBytes {
+                    throw FastCGIClientError.protocolError("the worker's CGI headers are longer than \(Self.maxHeadBytes) bytes")
+                }
+                mode = .head(head)
+                return
+            }
+            let response = try CGIResponse(stdout: head)
+            let errorStatus = response.header(GRPCBridgeContract.statusHeader).map { $0.trimmingCharacters() != "0" } ?? false
+            guard response.status == 200, !errorStatus,
+                  let length = response.header("Content-Length").flatMap({ Int($0.trimmingCharacters()) }),
+                  let consumer = exchange?.consumer
+            else {
+                mode = .buffered(head)
+                return
+            }
+            switch consumer.answerHead(response, contentLength: length) {
+            case .stream:
+                mode = .streaming
+                if response.body.readableBytes > 0 { consumer.answerBody(response.body) }
+            case .buffer:
+                mode = .buffered(head)
+            case .abort:
+                throw FastCGIClientError.cancelled
+            }
+        }
+    }
+
+    private func end(_ protocolStatus: UInt8, context: ChannelHandlerContext) {
+        guard protocolStatus == FastCGI.ProtocolStatus.requestComplete.rawValue else {
+            finish(context, .failure(.rejected(FastCGI.ProtocolStatus(rawValue: protocolStatus))))
+            return
+        }
+        switch mode {
+        case .streaming:
+            let streamed = CGIResponse(status: 200, headers: [], body: ByteBuffer())
+            finish(context, .success(FastCGIAnswer(response: streamed, stderr: stderr, streamed: true)))
+        case .head(let all), .buffered(let all):
+            do {
+                finish(context, .success(FastCGIAnswer(response: try CGIResponse(stdout: all), stderr: stderr)))
+            } catch {
+                finish(context, .failure(.protocolError("\(error)")))
+            }
+        }
+    }
+
+    /// Whether the CGI head is complete (an empty line, CRLF or LF).
+    static func hasEndOfHeaders(_ buffer: ByteBuffer) -> Bool {
+        let view = buffer.readableBytesView
+        var previous: UInt8 = 0
+        var beforePrevious: UInt8 = 0
+        for byte in view {
+            if byte == UInt8(ascii: "\n") && (previous == UInt8(ascii: "\n") || (previous == UInt8(ascii: "\r") && beforePrevious == UInt8(ascii: "\n"))) {
+                return true
+            }
+            beforePrevious = previous
+            previous = byte
+        }
+        return false
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -143,9 +143,15 @@ struct FastCGIProtocolError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// Reads the records of the answer as they arrive, in chunks of any size, collecting STDOUT and STDERR until
-/// END_REQUEST.
-struct FastCGIRecordReader {
+/// Splits the answer's bytes, as they arrive in buffers of any size, into record contents: STDOUT and STDERR
+/// content is handed on as slices of the arriving buffers (never copied), END_REQUEST as its two statuses.
+struct FastCGIRecordSplitter {
+    enum Event {
+        case stdout(ByteBuffer)
+        case stderr(ByteBuffer)
+        case end(appStatus: UInt32, protocolStatus: UInt8)
+    }
+
     private enum Phase {
         case header
         case content(type: UInt8, remaining: Int, padding: Int)
@@ -155,26 +161,20 @@ struct FastCGIRecordReader {
     private var phase = Phase.header
     private var header: [UInt8] = []
     private var endBody: [UInt8] = []
-    /// The STDOUT stream so far (one buffer, grown as records arrive: the only copy of the answer's bytes in
-    /// the gRPC process).
-    private(set) var stdout = ByteBuffer()
-    /// The STDERR stream so far.
-    private(set) var stderr: [UInt8] = []
-    /// Set once END_REQUEST has been read: the application status and the protocol status.
-    private(set) var end: (appStatus: UInt32, protocolStatus: UInt8)?
+    /// Set once END_REQUEST has been read; later bytes are ignored.
+    private(set) var ended = false
 
     init() {}
 
-    /// Consumes the next bytes of the connection. Bytes after END_REQUEST are ignored.
-    /// - Throws: ``FastCGIProtocolError`` for a bad version or a record of another request.
-    mutating func consume(_ bytes: UnsafeRawBufferPointer) throws {
-        var i = 0
-        while i < bytes.count, end == nil {
+    /// Consumes `buffer`, calling `emit` for each piece of content in order.
+    /// - Throws: ``FastCGIProtocolError`` for a bad version, a record of another request or a short END_REQUEST.
+    mutating func consume(_ buffer: ByteBuffer, _ emit: (Event) throws -> Void) throws {
+        var buffer = buffer
+        while buffer.readableBytes > 0, !ended {
             switch phase {
             case .header:
-                let n = min(8 - header.count, bytes.count - i)
-                header.append(contentsOf: bytes[i..<(i + n)])
-                i += n
+                let n = min(8 - header.count, buffer.readableBytes)
+                header.append(contentsOf: buffer.readBytes(length: n) ?? [])
                 guard header.count == 8 else { continue }
                 guard header[0] == 1 else { throw FastCGIProtocolError(description: "FastCGI record with version \(header[0])") }
                 let id = UInt16(header[2]) << 8 | UInt16(header[3])
@@ -186,27 +186,26 @@ struct FastCGIRecordReader {
                 let padding = Int(header[6])
                 header.removeAll(keepingCapacity: true)
                 phase = .content(type: type, remaining: length, padding: padding)
-                if length == 0 { try finishContent(type: type, padding: padding) }
+                if length == 0 { try finishContent(type: type, padding: padding, emit) }
             case .content(let type, let remaining, let padding):
-                let n = min(remaining, bytes.count - i)
-                let chunk = UnsafeRawBufferPointer(rebasing: bytes[i..<(i + n)])
+                let n = min(remaining, buffer.readableBytes)
+                let chunk = buffer.readSlice(length: n) ?? ByteBuffer()
                 switch FastCGI.RecordType(rawValue: type) {
-                case .stdout?: stdout.writeBytes(chunk)
-                case .stderr?: stderr.append(contentsOf: chunk)
-                case .endRequest?: endBody.append(contentsOf: chunk)
+                case .stdout?: try emit(.stdout(chunk))
+                case .stderr?: try emit(.stderr(chunk))
+                case .endRequest?: endBody.append(contentsOf: chunk.readableBytesView)
                 default: break  // FCGI_UNKNOWN_TYPE and others: skipped
                 }
-                i += n
                 if remaining - n == 0 {
-                    try finishContent(type: type, padding: padding)
+                    try finishContent(type: type, padding: padding, emit)
                 } else {
                     phase = .content(type: type, remaining: remaining - n, padding: padding)
                 }
             case .padding(let type, let remaining):
-                let n = min(remaining, bytes.count - i)
-                i += n
+                let n = min(remaining, buffer.readableBytes)
+                buffer.moveReaderIndex(forwardBy: n)
                 if remaining - n == 0 {
-                    try finishRecord(type: type)
+                    try finishRecord(type: type, emit)
                 } else {
                     phase = .padding(type: type, remaining: remaining - n)
                 }
@@ -214,22 +213,59 @@ struct FastCGIRecordReader {
         }
     }
 
-    private mutating func finishContent(type: UInt8, padding: Int) throws {
+    private mutating func finishContent(type: UInt8, padding: Int, _ emit: (Event) throws -> Void) throws {
         if padding > 0 {
             phase = .padding(type: type, remaining: padding)
         } else {
-            try finishRecord(type: type)
+            try finishRecord(type: type, emit)
         }
     }
 
-    private mutating func finishRecord(type: UInt8) throws {
+    private mutating func finishRecord(type: UInt8, _ emit: (Event) throws -> Void) throws {
         phase = .header
         guard type == FastCGI.RecordType.endRequest.rawValue else { return }
         guard endBody.count >= 5 else {
             throw FastCGIProtocolError(description: "FastCGI END_REQUEST with \(endBody.count) content bytes")
         }
         let app = UInt32(endBody[0]) << 24 | UInt32(endBody[1]) << 16 | UInt32(endBody[2]) << 8 | UInt32(endBody[3])
-        end = (app, endBody[4])
+        ended = true
+        try emit(.end(appStatus: app, protocolStatus: endBody[4]))
+    }
+}
+
+/// Reads the records of the answer as they arrive, in chunks of any size, collecting STDOUT and STDERR until
+/// END_REQUEST (the whole answer in memory; ``FastCGIRecordSplitter`` hands it on instead).
+struct FastCGIRecordReader {
+    private var splitter = FastCGIRecordSplitter()
+    /// The STDOUT stream so far.
+    private(set) var stdout = ByteBuffer()
+    /// The STDERR stream so far.
+    private(set) var stderr: [UInt8] = []
+    /// Set once END_REQUEST has been read: the application status and the protocol status.
+    private(set) var end: (appStatus: UInt32, protocolStatus: UInt8)?
+
+    init() {}
+
+    /// Consumes the next bytes of the connection. Bytes after END_REQUEST are ignored.
+    /// - Throws: ``FastCGIProtocolError`` for a bad version or a record of another request.
+    mutating func consume(_ bytes: UnsafeRawBufferPointer) throws {
+        try consume(ByteBuffer(bytes: bytes))
+    }
+
+    /// Consumes the next buffer of the connection.
+    mutating func consume(_ buffer: ByteBuffer) throws {
+        var out = stdout
+        var err = stderr
+        var finished = end
+        stdout = ByteBuffer()  // keep `out` uniquely referenced while it grows
+        defer { stdout = out; stderr = err; end = finished }
+        try splitter.consume(buffer) { event in
+            switch event {
+            case .stdout(var chunk): out.writeBuffer(&chunk)
+            case .stderr(let chunk): err.append(contentsOf: chunk.readableBytesView)
+            case .end(let app, let status): finished = (app, status)
+            }
+        }
     }
 }
 
@@ -246,6 +282,13 @@ struct CGIResponse: Sendable {
     func header(_ name: String) -> String? {
         let lower = name.lowercased()
         return headers.first { $0.name.lowercased() == lower }?.value
+    }
+
+    /// A response from its parts.
+    init(status: Int, headers: [(name: String, value: String)], body: ByteBuffer) {
+        self.status = status
+        self.headers = headers
+        self.body = body
     }
 
     /// Parses `Name: value` lines up to an empty line (CRLF or LF line ends), then the body.
