@@ -88,4 +88,27 @@ struct CallLimiterTests {
         #expect(peak.withLock { $0 } <= 3)
         #expect(limiter.inFlight == 0)
     }
+
+    @Test("a wait that got its slot releases its callback at once (its 30 s timer does not keep the call's buffers alive)")
+    func grantedWaitFreesItsCallback() async throws {
+        final class Payload: Sendable {}
+        let limiter = CallLimiter(limit: 1)
+        #expect(limiter.tryAcquire())
+        weak var watched: Payload?
+        let granted = Mutex(false)
+        do {
+            let payload = Payload()
+            watched = payload
+            limiter.acquire(on: Self.group.next(), timeout: .seconds(30)) { ok in
+                _ = payload
+                granted.withLock { $0 = ok }
+            }
+        }
+        #expect(watched != nil)  // held by the queued wait
+        limiter.release()
+        try await Self.eventually { granted.withLock { $0 } && watched == nil }
+        #expect(granted.withLock { $0 })
+        #expect(watched == nil, "the granted wait's callback (and what it holds) must not outlive it")
+        limiter.release()
+    }
 }

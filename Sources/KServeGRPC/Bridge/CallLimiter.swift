@@ -12,6 +12,9 @@ final class CallLimiter: Sendable {
         let id: UInt64
         let eventLoop: any EventLoop
         let grant: @Sendable (Bool) -> Void
+        /// The deadline's timer, cancelled as soon as the wait ends another way (it holds `grant`, and whatever
+        /// `grant` holds, until it fires).
+        var timer: Scheduled<Void>?
     }
 
     private struct State {
@@ -71,17 +74,25 @@ final class CallLimiter: Sendable {
             grant(true)
             return nil
         }
-        eventLoop.scheduleTask(in: timeout) { [weak self] in
+        let timer = eventLoop.scheduleTask(in: timeout) { [weak self] in
             guard let self else { return }
-            if self.remove(id) { grant(false) }
+            if self.remove(id) != nil { grant(false) }
         }
+        let stillQueued = state.withLock { s in
+            guard let i = s.queue.firstIndex(where: { $0.id == id }) else { return false }
+            s.queue[i].timer = timer
+            return true
+        }
+        if !stillQueued { timer.cancel() }
         return id
     }
 
     /// Gives up a wait (the call was cancelled); `false` when it is no longer queued (granted or expired).
     @discardableResult
     func cancel(_ id: UInt64) -> Bool {
-        remove(id)
+        guard let waiter = remove(id) else { return false }
+        waiter.timer?.cancel()
+        return true
     }
 
     /// Gives a slot back, handing it to the longest waiter if there is one.
@@ -93,14 +104,14 @@ final class CallLimiter: Sendable {
             return nil
         }
         guard let next else { return }
+        next.timer?.cancel()
         next.eventLoop.execute { next.grant(true) }
     }
 
-    private func remove(_ id: UInt64) -> Bool {
+    private func remove(_ id: UInt64) -> Waiter? {
         state.withLock { s in
-            guard let i = s.queue.firstIndex(where: { $0.id == id }) else { return false }
-            s.queue.remove(at: i)
-            return true
+            guard let i = s.queue.firstIndex(where: { $0.id == id }) else { return nil }
+            return s.queue.remove(at: i)
         }
     }
 }

@@ -33,12 +33,11 @@ final class WorkerBridge: Sendable {
 
     /// Starts one exchange with a worker on `eventLoop` (the caller holds a slot of ``limiter``).
     func exchange(
-        _ rpc: InferenceRPC, body: ByteBuffer, metadata: HPACKHeaders, on eventLoop: any EventLoop,
-        consumer: (any FastCGIStreamConsumer)? = nil
+        _ rpc: InferenceRPC, body: ByteBuffer, metadata: HPACKHeaders, on eventLoop: any EventLoop
     ) -> FastCGIExchange {
         FastCGIExchange(
             socketPath: socketPath, params: Self.params(rpc, contentLength: body.readableBytes, metadata: metadata),
-            body: body, on: eventLoop, consumer: consumer)
+            body: body, on: eventLoop)
     }
 
     /// The response message of a finished exchange, or the status to answer with.

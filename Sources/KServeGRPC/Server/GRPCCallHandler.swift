@@ -87,8 +87,6 @@ final class GRPCCallHandler: ChannelInboundHandler {
     private let wallStarted = wallClockSeconds()
     private var responseBytes = 0
     private var headersSent = false
-    /// Body bytes relayed so far while streaming the worker's answer.
-    private var streamedBytes = 0
 
     init(services: GRPCServices) {
         self.services = services
@@ -272,7 +270,7 @@ final class GRPCCallHandler: ChannelInboundHandler {
             releaseSlot()
             return
         }
-        let exchange = services.bridge.exchange(rpc, body: body, metadata: metadata, on: context.eventLoop, consumer: self)
+        let exchange = services.bridge.exchange(rpc, body: body, metadata: metadata, on: context.eventLoop)
         self.exchange = exchange
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         exchange.futureResult.whenComplete { result in
@@ -284,15 +282,6 @@ final class GRPCCallHandler: ChannelInboundHandler {
         exchange = nil
         releaseSlot()
         guard case .running = state, let context else { return }
-        if case .success(let answer) = result, answer.streamed {
-            if !answer.stderr.isEmpty { _ = services.bridge.outcome(.success(answer), rpc: rpc) }  // logs it
-            if streamedBytes == responseBytes {
-                finish(nil, context: context)
-            } else {
-                finish(GRPCStatus(.internalError, "the model worker's answer had \(streamedBytes) bytes, not the \(responseBytes) it announced"), context: context)
-            }
-            return
-        }
         switch services.bridge.outcome(result, rpc: rpc) {
         case .failure(let status):
             finish(status, context: context)
@@ -491,41 +480,3 @@ final class GRPCCallHandler: ChannelInboundHandler {
     }
 }
 
-/// A large answer is relayed as it arrives: response headers and the message's 5-byte prefix (its length is the
-/// worker's `Content-Length`) first, then every piece the worker's socket gives, as a DATA frame of its own (a
-/// slice of the read buffer: the message is never collected in one buffer here), then the trailers.
-extension GRPCCallHandler: FastCGIStreamConsumer {
-    /// Answers up to this size are collected and sent as one DATA frame instead.
-    static let streamThreshold = 64 << 10
-
-    func answerHead(_ response: CGIResponse, contentLength: Int) -> FastCGIStreamDecision {
-        guard case .running = state, let context else { return .abort }
-        if contentLength > services.maxSend {
-            finish(GRPCStatus(
-                .resourceExhausted,
-                "the \(methodName) response message of \(contentLength) bytes is larger than the server's limit of \(services.maxSend) bytes ([grpc] max_send_message_length / max_message_size, --grpc_max_send_message_length)"),
-                context: context)
-            return .abort
-        }
-        if contentLength <= Self.streamThreshold { return .buffer }
-        sendHeaders(context: context)
-        var prefix = context.channel.allocator.buffer(capacity: 5)
-        prefix.writeInteger(UInt8(0))
-        prefix.writeInteger(UInt32(contentLength))
-        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(prefix)))), promise: nil)
-        responseBytes = contentLength
-        streamedBytes = 0
-        return .stream
-    }
-
-    func answerBody(_ piece: ByteBuffer) {
-        guard case .running = state, let context else { return }
-        streamedBytes += piece.readableBytes
-        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(piece)))), promise: nil)
-    }
-
-    func answerFlush() {
-        guard case .running = state, let context else { return }
-        context.flush()
-    }
-}

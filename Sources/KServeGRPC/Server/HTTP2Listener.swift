@@ -1,3 +1,5 @@
+import Glibc
+import Logging
 import NIOCore
 import NIOHTTP2
 import NIOPosix
@@ -77,6 +79,7 @@ final class HTTP2Listener: Sendable {
             }
         }
         try sync.addHandler(manager)
+        try sync.addHandler(ConnectionErrorHandler(logger: services.bridge.logger))
     }
 
     /// Stops accepting connections and asks every open one to finish gracefully (GOAWAY: calls in flight go on,
@@ -92,6 +95,22 @@ final class HTTP2Listener: Sendable {
     func closeAll() {
         serverChannel.close(promise: nil)
         for channel in registry.all { channel.close(promise: nil) }
+    }
+
+    /// Logs an error that ends a connection (a protocol violation by the client, a reset socket), then closes it.
+    private final class ConnectionErrorHandler: ChannelInboundHandler {
+        typealias InboundIn = HTTP2Frame
+        let logger: Logger
+        init(logger: Logger) { self.logger = logger }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            if let io = error as? IOError, io.errnoCode == ECONNRESET || io.errnoCode == EPIPE {
+                logger.debug("gRPC connection from \(context.remoteAddress.map { "\($0)" } ?? "?") reset: \(error)")
+            } else {
+                logger.warning("gRPC connection from \(context.remoteAddress.map { "\($0)" } ?? "?") closed on an error: \(error)")
+            }
+            context.close(promise: nil)
+        }
     }
 
     /// The open connections.
