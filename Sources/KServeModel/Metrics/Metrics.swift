@@ -100,9 +100,11 @@ public final class ServerMetrics: ModelObserver {
     private func observe(_ name: String, model: String, seconds: Double) {
         let h = histogram(name, model: model)
         var updates: [(value: Double, slot: Int)] = []
-        updates.reserveCapacity(h.buckets.count + 2)
-        for (i, bound) in Self.buckets.enumerated() where seconds <= bound { updates.append((1, h.buckets[i])) }
-        updates.append((1, h.buckets[Self.buckets.count]))
+        updates.reserveCapacity(3)
+        // One bucket per observation (the first bound it is under, else +Inf), as prometheus_client stores them;
+        // the exposition adds them up into Prometheus' cumulative buckets.
+        let i = Self.buckets.firstIndex { seconds <= $0 } ?? Self.buckets.count
+        updates.append((1, h.buckets[i]))
         updates.append((seconds, h.sum))
         updates.append((1, h.count))
         storage.add(updates)
@@ -164,7 +166,11 @@ public final class ServerMetrics: ModelObserver {
             for model in byModel.keys.sorted() {
                 let rows = byModel[model] ?? []
                 let buckets = rows.filter { $0.0.hasPrefix(name + "_bucket") }.sorted { bucketOrder($0.0) < bucketOrder($1.0) }
-                for (k, v) in buckets { out += "\(k) \(formatValue(v))\n" }
+                var cumulative = 0.0
+                for (k, v) in buckets {
+                    cumulative += v
+                    out += "\(k) \(formatValue(cumulative))\n"
+                }
                 for suffix in ["_sum", "_count"] {
                     for (k, v) in rows where k.hasPrefix(name + suffix + "{") { out += "\(k) \(formatValue(v))\n" }
                 }

@@ -24,6 +24,7 @@ public struct HTTPRequest: Sendable {
     /// The media type of the body without parameters, lower-cased (`application/json`).
     public var mediaType: String? {
         guard let ct = headers["content-type"] else { return nil }
+        if ct == "application/json" { return ct }  // the common case, without splitting and lower-casing
         let base = ct.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ct
         return base.trimmingSpaces().lowercased()
     }

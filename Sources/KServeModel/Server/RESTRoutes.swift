@@ -162,13 +162,22 @@ public enum RouteTable {
         let path = path == "/v2/" ? "/v2" : path
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         var allowed: [String] = []
-        for route in RESTRoute.allCases where docs || !route.isDocsPage {
-            guard let parameters = match(parts, route.segments) else { continue }
+        guard parts.count < candidates.count else { return .notFound }
+        for (route, segments) in candidates[parts.count] where docs || !route.isDocsPage {
+            guard let parameters = match(parts, segments) else { continue }
             if route.allows(method) { return .matched(RouteMatch(route: route, parameters: parameters)) }
             for m in route.methods where !allowed.contains(m) { allowed.append(m) }
         }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
     }
+
+    /// The routes by their number of segments, in declaration order (only those can match a path).
+    private static let candidates: [[(route: RESTRoute, segments: [RouteSegment])]] = {
+        let longest = RESTRoute.allCases.map { $0.segments.count }.max() ?? 0
+        var out = [[(route: RESTRoute, segments: [RouteSegment])]](repeating: [], count: longest + 1)
+        for route in RESTRoute.allCases { out[route.segments.count].append((route, route.segments)) }
+        return out
+    }()
 
     private static func match(_ parts: ArraySlice<Substring>, _ segments: [RouteSegment]) -> [String: String]? {
         guard parts.count == segments.count else { return nil }
