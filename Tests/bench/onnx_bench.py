@@ -108,8 +108,8 @@ def floats(body: bytes) -> np.ndarray:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", type=Path, default=REPO / ".build" / "release" / "kserve-master")
-    ap.add_argument("--python", type=Path, default=REPO / ".venv-bench" / "bin" / "python")
+    ap.add_argument("--bin", type=lambda v: Path(v).resolve(), default=REPO / ".build" / "release" / "kserve-master")
+    ap.add_argument("--python", type=lambda v: Path(v).absolute(), default=REPO / ".venv-bench" / "bin" / "python")
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
     args = ap.parse_args()
