@@ -231,7 +231,11 @@ public final class ModelServer: Sendable {
         }
         switch role {
         case KServeProcessContract.grpcRole:
-            exit(await GRPCProcess(config: config, logger: logger).run())
+            // Access lines of the calls an event loop finishes in one pass are written together, after the pass.
+            LogSink.deferRoutineLines(true, scheduleFlush: { GRPCProcess.afterCurrentEvents { LogSink.flush() } })
+            let status = await GRPCProcess(config: config, logger: logger).run()
+            LogSink.deferRoutineLines(false)
+            exit(status)
         case "worker":
             installRemoteClient(in: repository)
             let registered = exceptionHandler.withLock { $0 }

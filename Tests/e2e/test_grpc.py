@@ -425,6 +425,22 @@ def test_error_codes(stub, target):
     assert stub.ModelInfer(typed_request("echo", one)).outputs[0].contents.int_contents == [1]
 
 
+def test_compressed_request_is_unimplemented_and_names_identity(target):
+    """A gzip-compressed call is refused cleanly (this server offers identity only), and the channel keeps working."""
+    ch = grpc.insecure_channel(target, options=GRPC_OPTIONS)
+    stub = pbg.GRPCInferenceServiceStub(ch)
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ModelInfer(typed_request("echo", [("x", "INT32", [1], [1])]), compression=grpc.Compression.Gzip,
+                            timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED, info.value
+        assert "identity" in info.value.details()
+        res = stub.ModelInfer(typed_request("echo", [("x", "INT32", [1], [4])]), timeout=10)
+        assert res.outputs[0].contents.int_contents == [4]
+    finally:
+        ch.close()
+
+
 # --------------------------------------------------------------------------------------------
 # size, concurrency, clients
 # --------------------------------------------------------------------------------------------
