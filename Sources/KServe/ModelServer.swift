@@ -231,11 +231,7 @@ public final class ModelServer: Sendable {
         }
         switch role {
         case KServeProcessContract.grpcRole:
-            // Access lines of the calls an event loop finishes in one pass are written together, after the pass.
-            LogSink.deferRoutineLines(true, scheduleFlush: { GRPCProcess.afterCurrentEvents { LogSink.flush() } })
-            let status = await GRPCProcess(config: config, logger: logger).run()
-            LogSink.deferRoutineLines(false)
-            exit(status)
+            exit(await GRPCProcess(config: config, logger: logger).run())
         case "worker":
             installRemoteClient(in: repository)
             let registered = exceptionHandler.withLock { $0 }

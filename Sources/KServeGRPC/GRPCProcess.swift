@@ -62,16 +62,6 @@ public struct GRPCProcess: Sendable {
         self.options = options ?? Options(config: config)
     }
 
-    /// Runs `work` on the calling thread's event loop once the events it is handling are done (before it waits
-    /// again), or at once when the caller is not on an event loop.
-    public static func afterCurrentEvents(_ work: @escaping @Sendable () -> Void) {
-        if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
-            loop.execute(work)
-        } else {
-            work()
-        }
-    }
-
     /// Runs the gRPC server until it is stopped.
     /// - Returns: the process exit status: 0 after a stop, 1 when the master is already gone, 3 (the contract's
     ///   boot failure) when the server cannot listen.

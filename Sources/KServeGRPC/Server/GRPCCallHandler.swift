@@ -215,10 +215,17 @@ final class GRPCCallHandler: ChannelInboundHandler {
         switch method {
         case .inference(let rpc):
             startInference(rpc, body: body, context: context)
-        case .healthCheck:
-            healthCheck(body, context: context)
-        case .healthWatch:
-            healthWatch(body, context: context)
+        case .healthCheck, .healthWatch:
+            switch HealthMonitor.service(body) {
+            case .failure(let status):
+                finish(status, context: context)
+            case .success(let service):
+                if case .healthCheck = method {
+                    healthCheck(service, context: context)
+                } else {
+                    healthWatch(service, context: context)
+                }
+            }
         }
     }
 
@@ -318,15 +325,7 @@ final class GRPCCallHandler: ChannelInboundHandler {
 
     // MARK: - Health
 
-    private func healthCheck(_ body: ByteBuffer, context: ChannelHandlerContext) {
-        let service: String
-        switch HealthMonitor.service(body) {
-        case .failure(let status):
-            finish(status, context: context)
-            return
-        case .success(let name):
-            service = name
-        }
+    private func healthCheck(_ service: String, context: ChannelHandlerContext) {
         guard HealthMonitor.knownServices.contains(service) else {
             finish(GRPCStatus(.notFound, "unknown service '\(service)'"), context: context)
             return
@@ -339,15 +338,7 @@ final class GRPCCallHandler: ChannelInboundHandler {
         }
     }
 
-    private func healthWatch(_ body: ByteBuffer, context: ChannelHandlerContext) {
-        let service: String
-        switch HealthMonitor.service(body) {
-        case .failure(let status):
-            finish(status, context: context)
-            return
-        case .success(let name):
-            service = name
-        }
+    private func healthWatch(_ service: String, context: ChannelHandlerContext) {
         sendHeaders(context: context)
         state = .streaming
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
