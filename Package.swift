@@ -121,7 +121,7 @@ let package = Package(
         // Our own declarations of the ONNX Runtime C API subset we call, and its dlopen loader (never linked).
         .target(name: "CONNXRuntime"),
         // Kind `onnx` and the SDK's ONNXSession over ONNX Runtime (library found and loaded at run time).
-        .target(name: "KServeONNX", dependencies: ["KServe", "KServeProtocol", "CONNXRuntime"], swiftSettings: upcoming),
+        .target(name: "KServeONNX", dependencies: ["KServe", "KServeConfig", "KServeProtocol", "CONNXRuntime"], swiftSettings: upcoming),
         // Sample model kinds: echo, fp16-output, fp16-input, sleep, broken, ..., standardized-mlp (Swift + ONNX).
         .target(name: "KServeSamples", dependencies: ["KServe", "KServeONNX"], swiftSettings: upcoming),
         // Pure-Swift XGBoost (JSON/UBJ) and LightGBM (text) loaders and bit-exact predictors. No I/O beyond reading the file.

@@ -96,19 +96,38 @@ public enum ModelFormat: String, Sendable, Hashable, CaseIterable {
     }
 }
 
-/// Reading a folder's entry names.
-enum DirectoryListing {
-    static func names(_ folder: String) -> [String] {
-        guard let dir = opendir(folder) else { return [] }
+/// Reading a folder's entry names (the one `opendir` / `readdir` loop of the project).
+public enum DirectoryListing {
+    /// Every entry except `.` and `..`, hidden ones included; `nil` when the folder cannot be opened (`errno` says why).
+    public static func entries(_ folder: String) -> [String]? {
+        guard let dir = opendir(folder) else { return nil }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafePointer(to: entry.pointee.d_name) { ptr in
                 ptr.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
             }
-            if name != "." && name != ".." && !name.hasPrefix(".") { names.append(name) }
+            if name != "." && name != ".." { names.append(name) }
         }
         return names
+    }
+
+    /// The entries that are not hidden (no leading `.`); empty when the folder cannot be opened.
+    public static func names(_ folder: String) -> [String] {
+        (entries(folder) ?? []).filter { !$0.hasPrefix(".") }
+    }
+}
+
+/// The running executable's location (`/proc/self/exe`), for files installed beside it.
+public enum ExecutablePath {
+    /// The folder of the running executable, or `nil` when `/proc/self/exe` cannot be read.
+    public static var directory: String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let slash = path.lastIndex(of: "/") else { return nil }
+        return String(path[..<slash])
     }
 }
 

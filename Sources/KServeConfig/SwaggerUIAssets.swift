@@ -30,7 +30,7 @@ public enum SwaggerUIAssets {
         }
         if let env = getenv(environmentVariable), env.pointee != 0 { return [String(cString: env)] }
         var folders: [String] = []
-        if let exe = executableDirectory() {
+        if let exe = ExecutablePath.directory {
             folders += [exe + "/swagger-ui", exe + "/../swagger-ui", exe + "/../../swagger-ui", exe + "/../share/kserve-swift/swagger-ui"]
         }
         var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
@@ -71,12 +71,4 @@ public enum SwaggerUIAssets {
         return out
     }
 
-    private static func executableDirectory() -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return nil }
-        let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard let slash = path.lastIndex(of: "/") else { return nil }
-        return String(path[..<slash])
-    }
 }

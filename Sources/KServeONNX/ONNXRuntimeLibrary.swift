@@ -1,5 +1,6 @@
 import CONNXRuntime
 import Glibc
+import KServeConfig
 import KServeProtocol
 import Synchronization
 
@@ -72,7 +73,7 @@ public final class ONNXRuntimeLibrary: Sendable {
         if let explicit { return [explicit] }
         if let env = getenv(environmentVariable), env.pointee != 0 { return [cString(env)] }
         var paths: [String] = []
-        if let exe = executableDirectory() {
+        if let exe = ExecutablePath.directory {
             paths.append(exe + "/libonnxruntime.so")
             paths.append(exe + "/../lib/libonnxruntime.so")
         }
@@ -87,15 +88,6 @@ public final class ONNXRuntimeLibrary: Sendable {
         var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
         parts.removeLast(3)  // Sources/KServeONNX/<file>
         return parts.joined(separator: "/") + "/.build/onnxruntime/libonnxruntime.so"
-    }
-
-    private static func executableDirectory() -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return nil }
-        let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard let slash = path.lastIndex(of: "/") else { return nil }
-        return String(path[..<slash])
     }
 
     private static func load(candidates: [String]) -> Result<ONNXRuntimeLibrary, KServeError> {

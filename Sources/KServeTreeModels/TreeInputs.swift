@@ -215,15 +215,11 @@ enum TreeModelFiles {
             throw KServeError(.internalError, "cannot load \(kind) model \(path): \(String(cString: strerror(errno)))")
         }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { return path }
-        guard let dir = opendir(path) else {
+        guard let names = DirectoryListing.entries(path) else {
             throw KServeError(.internalError, "cannot list \(kind) model folder \(path): \(String(cString: strerror(errno)))")
         }
-        defer { closedir(dir) }
         var found: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { ptr in
-                ptr.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
-            }
+        for name in names {
             guard extensions.contains(where: { name.hasSuffix($0) }) else { continue }
             let full = path.hasSuffix("/") ? path + name : path + "/" + name
             var fst = stat()
