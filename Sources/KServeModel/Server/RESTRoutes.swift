@@ -181,15 +181,18 @@ public enum RouteTable {
 
     private static func match(_ parts: ArraySlice<Substring>, _ segments: [RouteSegment]) -> [String: String]? {
         guard parts.count == segments.count else { return nil }
-        var parameters: [String: String] = [:]
+        // Check every segment first: the parameters are collected only for the route that matches.
         for (part, segment) in zip(parts, segments) {
             switch segment {
             case .literal(let word):
                 guard part == word else { return nil }
-            case .parameter(let name, let suffix):
+            case .parameter(_, let suffix):
                 guard part.count > suffix.count, part.hasSuffix(suffix) else { return nil }
-                parameters[name] = String(part.dropLast(suffix.count))
             }
+        }
+        var parameters: [String: String] = [:]
+        for (part, segment) in zip(parts, segments) {
+            if case .parameter(let name, let suffix) = segment { parameters[name] = String(part.dropLast(suffix.count)) }
         }
         return parameters
     }
