@@ -352,24 +352,18 @@ public final class ONNXSession: @unchecked Sendable {
                 if let base = buf.baseAddress, Int(bitPattern: base) % size != 0 { return true }
                 return p.info.datatype == .bool && buf.contains { $0 > 1 }
             }
+            // Misaligned (a binary body's tensor can start anywhere) or BOOL bytes other than 0/1: one normalised
+            // copy. Otherwise the request's own bytes are lent to ONNX Runtime, which only reads an input tensor:
+            // through a read-only borrow, since a mutable one of storage the request shares would copy it.
+            var source = raw
             if needsCopy {
-                // Misaligned (a binary body's tensor can start anywhere) or BOOL bytes other than 0/1: one copy.
                 var copy = Array(raw)
                 if p.info.datatype == .bool { for i in copy.indices where copy[i] > 1 { copy[i] = 1 } }
-                let result = copy.withUnsafeMutableBytes { buf -> Result<R, KServeError> in
-                    do throws(KServeError) {
-                        values[index] = try wrap(buf, p)
-                        return .success(try withInputValues(prepared, from: index + 1, into: &values, body))
-                    } catch {
-                        return .failure(error)
-                    }
-                }
-                return try result.get()
+                source = copy[...]
             }
-            var borrowed = raw  // shares the request's storage: no copy unless it was not uniquely referenced
-            let result = borrowed.withUnsafeMutableBytes { buf -> Result<R, KServeError> in
+            let result = source.withUnsafeBytes { buf -> Result<R, KServeError> in
                 do throws(KServeError) {
-                    values[index] = try wrap(buf, p)
+                    values[index] = try wrap(UnsafeMutableRawBufferPointer(mutating: buf), p)
                     return .success(try withInputValues(prepared, from: index + 1, into: &values, body))
                 } catch {
                     return .failure(error)

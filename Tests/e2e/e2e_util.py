@@ -382,6 +382,26 @@ class Stack:
 # HTTP
 # --------------------------------------------------------------------------------------------
 
+def serve(stack: "Stack", *, timeout: float = 30, stop_timeout: float = 10):
+    """A module fixture's body: starts `stack` (stopping it again if the start fails), yields it, then stops it
+    and asserts a clean stop."""
+    try:
+        stack.start(timeout=timeout)
+    except Exception:
+        stack.stop(timeout=5)
+        raise
+    yield stack
+    res = stack.stop(timeout=stop_timeout)
+    assert not res.problems(), res.problems()
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILLs the process group of a server started with `start_new_session=True`, if it still runs."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 class Api:
     """A thin requests wrapper bound to one base URL."""
 

@@ -35,15 +35,8 @@ TIME = re.compile(r"^\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\]$"
 def fstack(tmp_path_factory):
     cfg = u.default_config()
     cfg["grpc"] = {"enable": True, "host": "127.0.0.1", "port": u.free_port()}
-    s = u.Stack(tmp_path_factory.mktemp("access"), cfg, args=["--access_log_format", EVERY_ATOM], name="access")
-    try:
-        s.start(timeout=30)
-    except Exception:
-        s.stop(timeout=5)
-        raise
-    yield s
-    res = s.stop(timeout=15)
-    assert not res.problems(), res.problems()
+    yield from u.serve(u.Stack(tmp_path_factory.mktemp("access"), cfg, args=["--access_log_format", EVERY_ATOM],
+                               name="access"), stop_timeout=15)
 
 
 def lines_with(stack, needle: str, count: int = 1) -> list[str]:

@@ -317,9 +317,7 @@ def test_entrypoint_serves_each_format_from_kserves_args_alone(tmp_path, fmt):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=40) == 0, (tmp_path / "server.log").read_text()[-3000:]
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        u.kill_group(proc)
         log.close()
         for p in [models, *models.rglob("*")]:
             p.chmod(0o755 if p.is_dir() else 0o644)
@@ -377,7 +375,5 @@ def test_multi_model_serving_loads_models_the_agent_puts_in_the_model_dir(tmp_pa
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=40) == 0
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        u.kill_group(proc)
         log.close()

@@ -28,15 +28,7 @@ WAIT = 60  # seconds a page element may take on a loaded 2-core machine (a bound
 @pytest.fixture(scope="module")
 def docs_stack(tmp_path_factory):
     cfg = u.default_config()
-    s = u.Stack(tmp_path_factory.mktemp("docs"), cfg, args=["--enable_docs_url=true"], name="docs")
-    try:
-        s.start(timeout=30)
-    except Exception:
-        s.stop(timeout=5)
-        raise
-    yield s
-    res = s.stop(timeout=10)
-    assert not res.problems(), res.problems()
+    yield from u.serve(u.Stack(tmp_path_factory.mktemp("docs"), cfg, args=["--enable_docs_url=true"], name="docs"))
 
 
 @pytest.fixture(scope="module")

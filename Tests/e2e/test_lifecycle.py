@@ -41,9 +41,7 @@ def test_exception_handler_and_stop_engine_order(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=40) == 0
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        u.kill_group(proc)
         log.close()
     lifecycles = [p.read_text().splitlines() for p in marks.glob("lifecycle-*")]
     # the worker started the engine and, at the graceful stop, called stop() then stop_engine()

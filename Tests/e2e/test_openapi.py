@@ -41,15 +41,7 @@ def docs_stack(tmp_path_factory):
     cfg = u.default_config()
     cfg["http"]["enable_docs_url"] = True
     cfg["models"].append({"name": "echo2", "kind": "echo"})
-    s = u.Stack(tmp_path_factory.mktemp("openapi"), cfg, name="openapi")
-    try:
-        s.start(timeout=30)
-    except Exception:
-        s.stop(timeout=5)
-        raise
-    yield s
-    res = s.stop(timeout=10)
-    assert not res.problems(), res.problems()
+    yield from u.serve(u.Stack(tmp_path_factory.mktemp("openapi"), cfg, name="openapi"))
 
 
 @pytest.fixture(scope="module")
