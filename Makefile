@@ -145,8 +145,9 @@ $(BENCH_VENV)/.stamp: Tests/bench/requirements.txt
 	touch $@
 
 bench-deps: deps
-	@dpkg -s wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+	@missing=""; for p in wrk nghttp2-client; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 
 $(BENCH_CEILING): Tests/bench/fcgi_ceiling.c
 	@mkdir -p $(dir $@)

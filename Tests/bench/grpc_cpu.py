@@ -75,7 +75,10 @@ def measure(call, body: bytes, n: int, pids: list[int], grpc_pid: int):
     after = {p: cpu(p) for p in pids}
     sw = (switches(grpc_pid) - sw) / n
     total = sum(after[p] - before[p] for p in pids)
-    return total / n * 1e6, (after[grpc_pid] - before[grpc_pid]) / n * 1e6, statistics.median(lat) * 1e3, sw
+    roles: dict[str, float] = {}
+    for p in pids:
+        roles[role(p)] = roles.get(role(p), 0.0) + (after[p] - before[p]) / n * 1e6
+    return total / n * 1e6, roles, statistics.median(lat) * 1e3, sw
 
 
 def main() -> None:
@@ -110,9 +113,10 @@ def main() -> None:
             call = lambda b: f(b, timeout=30)  # noqa: E731
             for name, body, n in (("small (4 FP32)", request(4), a.calls),
                                   ("4 MB FP32", request(1 << 20), a.big_calls)):
-                total, g, p50, sw = measure(call, body, n, pids, grpc_pid)
-                print(f"{name:16s} calls={n:5d}  stack CPU/call {total:8.1f} us  gRPC process {g:8.1f} us  "
-                      f"({sw:5.1f} thread sleeps/call)  p50 {p50:7.3f} ms", flush=True)
+                total, roles, p50, sw = measure(call, body, n, pids, grpc_pid)
+                per_role = ", ".join(f"{r} {v:.0f}" for r, v in sorted(roles.items()))
+                print(f"{name:16s} calls={n:5d}  stack CPU/call {total:8.1f} us ({per_role})  "
+                      f"({sw:5.1f} gRPC-process thread sleeps/call)  p50 {p50:7.3f} ms", flush=True)
             ch.close()
         finally:
             s.stop()

@@ -999,6 +999,172 @@ def measure(args, server: Server, wl: Workload, conc: int) -> RunResult:
 
 
 # --------------------------------------------------------------------------------------------
+# one client for every protocol: sequential latency with h2load (nghttp2's C load generator)
+# --------------------------------------------------------------------------------------------
+#
+# wrk (REST) and kserve-grpc-loadgen (gRPC) are different clients with different costs of their own: the loadgen's
+# grpc-swift client adds about as much to a small call's p50 as our server takes. Comparing a gRPC p50 with a REST
+# p50, or two servers' gRPC p50 with a slow client, mixes the client into the ratio. h2load speaks HTTP/1.1
+# (REST) and HTTP/2 (gRPC: POST with content-type application/grpc and te: trailers) from the same C code, one
+# request at a time, and logs each request's time: the same yardstick for every protocol and every server.
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def grpc_small_message() -> bytes:
+    """The loadgen's `small` ModelInfer (one FP32 [2,4] input in fp32_contents), as a length-prefixed gRPC message.
+
+    Written field by field from grpc_predict_v2.proto (ModelInferRequest: model_name 1, inputs 5; InferInputTensor:
+    name 1, datatype 2, shape 3, contents 5; InferTensorContents: fp32_contents 6), so no protobuf package is needed.
+    """
+    values = [6.8, 2.8, 4.8, 1.4, 6.0, 3.4, 4.5, 1.6]
+    contents = _field(6, struct.pack(f"<{len(values)}f", *values))
+    tensor = (_field(1, b"input-0") + _field(2, b"FP32") + _field(3, _varint(2) + _varint(4))
+              + _field(5, contents))
+    message = _field(1, MODEL.encode()) + _field(5, tensor)
+    return b"\0" + struct.pack(">I", len(message)) + message
+
+
+@dataclass(frozen=True)
+class LatencyCase:
+    key: str
+    title: str
+    kind: str  # "http" or "grpc"
+    path: str
+    content_type: str
+    body: bytes
+
+
+LATENCY_CASES = [
+    LatencyCase("v1", "REST v1 small JSON predict", "http", "/v1/models/echo:predict", "application/json",
+                b'{"instances":[[6.8,2.8,4.8,1.4],[6.0,3.4,4.5,1.6]]}'),
+    LatencyCase("v2json", "REST v2 small JSON infer", "http", "/v2/models/echo/infer", "application/json",
+                b'{"id":"bench","inputs":[{"name":"input-0","shape":[2,4],"datatype":"FP32",'
+                b'"data":[6.8,2.8,4.8,1.4,6.0,3.4,4.5,1.6]}]}'),
+    LatencyCase("grpc", "gRPC small ModelInfer", "grpc", "/inference.GRPCInferenceService/ModelInfer",
+                "application/grpc", grpc_small_message()),
+]
+
+
+@dataclass
+class LatencyResult:
+    server: str
+    case: str
+    requests: int = 0
+    errors: int = 0
+    p50_ms: Optional[float] = None
+    p90_ms: Optional[float] = None
+    p99_ms: Optional[float] = None
+    cpu_us_per_req: Optional[float] = None
+    note: str = ""
+
+
+def grpc_answers_ok(port: int, body: bytes) -> Optional[str]:
+    """None when one small ModelInfer on `port` ends with status OK (h2load does not read gRPC trailers)."""
+    try:
+        import grpc  # KServe's venv has grpcio
+    except ImportError:
+        return None  # cannot check here; h2load's HTTP status is still checked
+    channel = grpc.insecure_channel(f"{HOST}:{port}")
+    try:
+        call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                   request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        answer = call(body[5:], timeout=10)
+        return None if answer else "empty answer"
+    except grpc.RpcError as e:
+        return f"{e.code().name}: {e.details()}"
+    finally:
+        channel.close()
+
+
+def h2load_run(args, server: Server, case: LatencyCase, n: int, log_file: Optional[Path]) -> tuple[int, str]:
+    port = server.grpc_port if case.kind == "grpc" else server.http_port
+    body = log_file.with_suffix(".body") if log_file else Path(tempfile.mkstemp(prefix="kserve-bench-")[1])
+    body.write_bytes(case.body)
+    cmd = [args.h2load, "-n", str(n), "-c", "1", "-m", "1", "-t", "1", "-d", str(body),
+           "-H", f"content-type: {case.content_type}"]
+    if case.kind == "grpc":
+        cmd += ["-H", "te: trailers"]
+    else:
+        cmd += ["--h1"]
+    if log_file:
+        cmd += [f"--log-file={log_file}"]
+    cmd.append(f"http://{HOST}:{port}{case.path}")
+    rc, out, err = run_tool(cmd, timeout=60 + n * 0.05)
+    return rc, out + err
+
+
+def measure_latency(args, server: Server, case: LatencyCase, workdir: Path) -> LatencyResult:
+    r = LatencyResult(server.key, case.key)
+    if case.kind == "grpc":
+        why = grpc_answers_ok(server.grpc_port, case.body)
+        if why:
+            r.note = f"wrong answer to the check call: {why}"
+            return r
+    warm = max(50, args.latency_requests // 10)
+    rc, text = h2load_run(args, server, case, warm, None)
+    if rc != 0:
+        r.note = f"h2load failed (exit {rc}): {text.strip()[-300:]}"
+        return r
+    server.wait_idle()
+    log_file = workdir / f"h2load-{server.key}-{case.key}.log"
+    cpu0 = server.cpu()
+    rc, text = h2load_run(args, server, case, args.latency_requests, log_file)
+    cpu1 = server.cpu()
+    times, bad = [], 0
+    try:
+        for line in log_file.read_text().splitlines():
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            if parts[1] != "200":
+                bad += 1
+            else:
+                times.append(int(parts[2]) / 1000)
+    except OSError as e:
+        r.note = f"no h2load log: {e}"
+        return r
+    r.requests, r.errors = len(times), bad
+    if times:
+        times.sort()
+        pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]  # noqa: E731
+        r.p50_ms, r.p90_ms, r.p99_ms = pick(0.5), pick(0.9), pick(0.99)
+        r.cpu_us_per_req = (cpu1 - cpu0) / (len(times) + bad) * 1e6
+    if bad or rc != 0:
+        r.note = f"{bad} answers not 200; h2load exit {rc}"
+    return r
+
+
+def latency_rows(results: dict) -> list[list[str]]:
+    rows = []
+    for case in LATENCY_CASES:
+        for key in SERVER_ORDER:
+            r = results.get((key, case.key))
+            if r is None:
+                continue
+            rows.append([case.title, SERVER_TITLES[key], f"{r.requests:,}", fmt_ms(r.p50_ms), fmt_ms(r.p90_ms),
+                         fmt_ms(r.p99_ms), "-" if r.cpu_us_per_req is None else f"{r.cpu_us_per_req:,.0f}",
+                         r.note or ""])
+    return rows
+
+
+LATENCY_HEAD = ["workload (c=1, h2load)", "server", "requests", "p50 ms", "p90 ms", "p99 ms", "server CPU µs/req",
+                "note"]
+
+
+# --------------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------------
 
@@ -1073,7 +1239,8 @@ class Target:
     measured: str
 
 
-def evaluate_targets(results: dict, servers: dict[str, Server], xgb: Optional[XgbSetup] = None) -> list[Target]:
+def evaluate_targets(results: dict, servers: dict[str, Server], xgb: Optional[XgbSetup] = None,
+                     latency: Optional[dict] = None) -> list[Target]:
     def get(s: str, w: str, c: int) -> Optional[RunResult]:
         r = results.get((s, w, c))
         return r if r and r.ok() else None
@@ -1125,6 +1292,22 @@ def evaluate_targets(results: dict, servers: dict[str, Server], xgb: Optional[Xg
         best = min(r.p50_ms for r in rest)
         check("gRPC small, c=1: p50 <= 2x our REST p50 at c=1", o.p50_ms <= 2 * best,
               f"{fmt_ms(o.p50_ms)} vs {fmt_ms(best)} ms")
+    # The same two p50 targets with one client for both protocols and both servers (h2load, C): the client's own
+    # time no longer dilutes the ratio to KServe nor inflates gRPC against REST.
+    lat = {k: v for k, v in (latency or {}).items() if v.p50_ms is not None and not v.errors}
+    o, k = lat.get(("ours", "grpc")), lat.get(("kserve", "grpc"))
+    if o and k:
+        check("gRPC small, c=1, one C client (h2load): p50 <= 1/3 of KServe's", o.p50_ms <= k.p50_ms / 3,
+              f"{fmt_ms(o.p50_ms)} vs {fmt_ms(k.p50_ms)} ms ({o.p50_ms / k.p50_ms:.2f}x)")
+    rest = [v for v in (lat.get(("ours", "v1")), lat.get(("ours", "v2json"))) if v]
+    if o and rest:
+        best = min(v.p50_ms for v in rest)
+        check("gRPC small, c=1, one C client (h2load): p50 <= 2x our REST p50", o.p50_ms <= 2 * best,
+              f"{fmt_ms(o.p50_ms)} vs {fmt_ms(best)} ms ({o.p50_ms / best:.2f}x)")
+    if o and k and o.cpu_us_per_req and k.cpu_us_per_req:
+        check("gRPC small, c=1, one C client (h2load): server CPU per RPC <= 1/3 of KServe's",
+              o.cpu_us_per_req <= k.cpu_us_per_req / 3,
+              f"{o.cpu_us_per_req:,.0f} vs {k.cpu_us_per_req:,.0f} us ({o.cpu_us_per_req / k.cpu_us_per_req:.2f}x)")
     for c in (1, 16):
         o, k = get("ours", "grpc4mb", c), get("kserve", "grpc4mb", c)
         if o or k or ("ours", "grpc4mb", c) in results:
@@ -1280,7 +1463,7 @@ def write_chart(path: Path, plan, results) -> Optional[str]:
 
 
 def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, servers, targets, problems,
-                   xgb: Optional[XgbSetup] = None) -> None:
+                   xgb: Optional[XgbSetup] = None, latency: Optional[dict] = None) -> None:
     rel_chart = os.path.relpath(chart, path.parent)
     t_rows = [[t.text, t.measured, t.status] for t in targets]
     lines = [
@@ -1291,7 +1474,7 @@ def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, ser
         f"- Machine: {info['nproc']} cores, {info['cpu']}, {info['memory_gib']} GiB memory, Linux {info['kernel']}",
         f"- Date: {info['date']}; commit {info['commit']}; load average before the run {info['load_before']:.2f}",
         f"- Tools: {info['nginx']}, {info['wrk']} (HTTP, keep-alive connections), kserve-grpc-loadgen (gRPC, one "
-        "HTTP/2 connection); all on 127.0.0.1",
+        "HTTP/2 connection), h2load (nghttp2, the sequential latency runs); all on 127.0.0.1",
         f"- Each run: {args.warmup:g} s warm-up (discarded), then {args.seconds:g} s measured; c = concurrent "
         "connections (HTTP) or calls in flight (gRPC); closed loop",
         f"- Servers: ours = kserve-master (echo model, {args.workers} workers, nginx, gRPC process); KServe 0.21 = "
@@ -1333,6 +1516,22 @@ def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, ser
         "",
         md_table(CPU_HEAD, cpu_rows(plan, results)),
         "",
+    ]
+    if latency:
+        lines += [
+            "## Sequential latency with one client for every protocol (h2load, c=1)",
+            "",
+            f"{args.latency_requests:,} requests one at a time per row (after a warm-up), all sent by nghttp2's h2load: "
+            "HTTP/1.1 for REST, HTTP/2 for gRPC (the same request as the loadgen's `small`). wrk and the grpc-swift "
+            "load generator above are two different clients, and the latter's own time is about half of a small "
+            "call's p50 there; here the client is the same C program for every row, so the p50 ratios are the "
+            "servers'. Every answer's HTTP status is checked, and one gRPC call per server is checked for status OK "
+            "first. CPU: all of the server's processes over the measured requests.",
+            "",
+            md_table(LATENCY_HEAD, latency_rows(latency)),
+            "",
+        ]
+    lines += [
         "## Start to ready (ms from exec to the first 200 of /v2/health/ready; gRPC: port accepting)",
         "",
         md_table(["server", "HTTP ready", "gRPC port open"], ready_rows(servers)),
@@ -1391,6 +1590,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--python", type=Path, default=REPO / ".venv-bench" / "bin" / "python",
                    help="python of the venv with kserve==0.21.0")
     p.add_argument("--wrk", default="wrk")
+    p.add_argument("--h2load", default="h2load", help="nghttp2's h2load, the one client of the sequential latency runs")
+    p.add_argument("--latency-requests", type=int, default=None,
+                   help="requests per sequential latency run with h2load (default 3000, quick 1000; 0: none)")
     p.add_argument("--quick", action="store_true", help="the ~1 minute subset (5 s runs, fewer workloads)")
     p.add_argument("--seconds", type=float, help="measured seconds per run (default 10, quick 5)")
     p.add_argument("--warmup", type=float, help="warm-up seconds per run (default 2, quick 1)")
@@ -1419,6 +1621,8 @@ def parse_args() -> argparse.Namespace:
         a.seconds = 5.0 if a.quick else 10.0
     if a.warmup is None:
         a.warmup = 1.0 if a.quick else 2.0
+    if a.latency_requests is None:
+        a.latency_requests = 1000 if a.quick else 3000
     if a.big_seconds is None:
         a.big_seconds = a.seconds if a.quick else 2 * a.seconds
     if not (0 < a.seconds <= 600 and 0 < a.big_seconds <= 600 and 0 <= a.warmup <= 120):
@@ -1478,6 +1682,12 @@ def main() -> int:
                         "kserve-grpc-loadgen): the gRPC workloads were skipped")
         log(f"  warning: {problems[-1]}")
         plan = [(w, c) for w, c in plan if WORKLOADS[w].kind != "grpc"]
+    latency_cases = [c for c in LATENCY_CASES if any(w == c.key for w, _ in plan)] if args.latency_requests > 0 else []
+    if latency_cases and not shutil.which(args.h2load):
+        problems.append("no h2load (apt-get install nghttp2-client): the sequential latency runs with one client "
+                        "were skipped")
+        log(f"  warning: {problems[-1]}")
+        latency_cases = []
     if missing:
         log("make bench: missing:\n  " + "\n  ".join(missing))
         return 2
@@ -1496,6 +1706,7 @@ def main() -> int:
 
     servers: dict[str, Server] = {}
     results: dict[tuple[str, str, int], RunResult] = {}
+    latency: dict[tuple[str, str], LatencyResult] = {}
     xgb: Optional[XgbSetup] = None
     started_at = time.monotonic()
     try:
@@ -1597,6 +1808,22 @@ def main() -> int:
                     + (f"  ({r.note})" if r.note else ""))
             else:
                 log(f"{prefix} no result: {r.note}")
+
+        # 3b. sequential latency, one client (h2load) for REST and gRPC and for every server
+        for case in latency_cases:
+            for key in SERVER_ORDER:
+                s = servers.get(key)
+                if s is None or s.ready_s is None or (key, case.key) in broken:
+                    continue
+                if case.kind == "grpc" and not s.grpc_port:
+                    continue
+                prefix = f"[h2load] {key:7s} {case.key:7s} c=1"
+                log(f"{prefix} running ({args.latency_requests} requests) ...")
+                lr = measure_latency(args, s, case, tmp)
+                latency[(key, case.key)] = lr
+                log(f"{prefix} p50 {fmt_ms(lr.p50_ms):>7} ms  p99 {fmt_ms(lr.p99_ms):>7} ms  CPU "
+                    + ("-" if lr.cpu_us_per_req is None else f"{lr.cpu_us_per_req:,.0f} us/req")
+                    + (f"  ({lr.note})" if lr.note else ""))
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}): stopping everything")
         REAPER.stop_all()
@@ -1611,13 +1838,16 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # 4. report
-    targets = evaluate_targets(results, servers, xgb)
+    targets = evaluate_targets(results, servers, xgb, latency)
     print()
     print(text_table(TABLE_HEAD, results_table(plan, results)))
     print()
     print(text_table(["target (issues 7, 8, 15)", "measured", "result"], [[t.text, t.measured, t.status] for t in targets]))
     print()
     print(text_table(["server CPU µs/request"] + CPU_HEAD[1:], cpu_rows(plan, results)))
+    if latency:
+        print()
+        print(text_table(LATENCY_HEAD, latency_rows(latency)))
     print()
     print(text_table(RSS_HEAD, rss_rows(servers)))
     print()
@@ -1636,7 +1866,7 @@ def main() -> int:
         why = write_chart(chart, plan, results)
         if why:
             problems.append(why)
-        write_markdown(md, chart, info, args, plan, results, servers, targets, problems, xgb)
+        write_markdown(md, chart, info, args, plan, results, servers, targets, problems, xgb, latency)
         raw.write_text(json.dumps({
             "machine": info,
             "settings": {k: str(v) for k, v in vars(args).items()},
