@@ -1545,6 +1545,14 @@ def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, ser
         "Numbers on a shared 2-core machine swing by 30-50% with other load; compare ratios within one run only.",
         "",
     ]
+    # The ONNX section is written by Tests/bench/onnx_bench.py (its own run, dated inside): kept as it was.
+    try:
+        before = path.read_text()
+        begin, end = before.find("<!-- onnx-bench:begin -->"), before.find("<!-- onnx-bench:end -->")
+        if 0 <= begin < end:
+            lines += [before[begin:end + len("<!-- onnx-bench:end -->")], ""]
+    except OSError:
+        pass
     path.write_text("\n".join(lines))
 
 

@@ -453,6 +453,29 @@ def test_4mb_fp32_tensor(stub):
     assert np.array_equal(np.array(typed.outputs[0].contents.fp32_contents, np.float32), arr)
 
 
+def test_calls_cancelled_while_large_answers_are_written(gstack, stub):
+    """Large answers go from the worker straight to the connection (64 KB records, not libfcgi's 8 KB buffer).
+    Calls cancelled while their 6 MB answers are on the way close the worker's connection under that write: the
+    worker gives the answer up and serves on, no worker is replaced, and the next large answer is exact."""
+    workers = sorted(gstack.worker_pids())
+    n = 3 << 19  # 6 MiB of FP32, under the stack's 8 MiB message limit
+    arr = np.random.default_rng(11).standard_normal(n).astype(np.float32)
+    request = raw_request("echo", [("x", "FP32", [n], arr.tobytes())])
+    ch = grpc.insecure_channel(gstack.target, options=GRPC_OPTIONS)
+    try:
+        quick = pbg.GRPCInferenceServiceStub(ch)
+        for delay in (0.002, 0.005, 0.01, 0.02, 0.04):
+            f = quick.ModelInfer.future(request, timeout=60)
+            time.sleep(delay)
+            f.cancel()
+    finally:
+        ch.close()
+    for _ in range(3):
+        res = stub.ModelInfer(request, timeout=60)
+        assert np.array_equal(np.frombuffer(res.raw_output_contents[0], "<f4"), arr)
+    assert sorted(gstack.worker_pids()) == workers, "a worker was replaced"
+
+
 def test_64_concurrent_calls(target):
     ch = grpc.insecure_channel(target, options=GRPC_OPTIONS)
     stub = pbg.GRPCInferenceServiceStub(ch)

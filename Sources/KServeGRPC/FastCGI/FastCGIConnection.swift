@@ -112,6 +112,7 @@ final class FastCGIExchange: @unchecked Sendable {
         }
         let promise = self.promise
         let bootstrap = ClientBootstrap(group: eventLoop)
+            .channelOption(.recvAllocator, value: HTTP2Listener.largeReads)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(FastCGIAnswerHandler(promise: promise))

@@ -21,6 +21,11 @@ final class HTTP2Listener: Sendable {
         var maxConcurrentStreams = 1000
     }
 
+    /// NIO's default read buffer stops growing at 64 KiB: a 4 MB message took 64+ reads (and as many trips
+    /// through the HTTP/2 handler). Reads of up to 1 MiB once a connection carries large messages; small calls
+    /// keep small buffers (the allocator grows only after reads that filled the buffer, and shrinks back).
+    static let largeReads = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20)
+
     private let serverChannel: any Channel
     private let registry: ConnectionRegistry
 
@@ -44,6 +49,7 @@ final class HTTP2Listener: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.recvAllocator, value: largeReads)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try configure(channel, settings: settings, services: services)
