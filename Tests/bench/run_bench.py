@@ -27,6 +27,9 @@ Workloads (each at concurrency 1 and 16, each server in turn per workload so tha
                                             that same model.json, and their predictions for the benchmark request
                                             are checked against each other and against xgboost's Booster.predict
                                             (equal as float32, bit for bit) before measuring.
+Then, per server, the sequential latency runs with one client for every protocol: nghttp2's h2load sends
+--latency-requests requests one at a time (v1 and v2 JSON over HTTP/1.1, the small ModelInfer over HTTP/2) and logs
+each one's time, so REST and gRPC p50s, and ours and KServe's, are measured by the same C client.
 A warm-up run (same load, discarded) precedes every measured run. Every load loop is bounded by time (the tool's
 duration plus a kill timeout) and by count (BENCH_MAX_REQUESTS / --max-requests); all targets are 127.0.0.1.
 
