@@ -43,6 +43,15 @@ struct OpenAPIDocumentTests {
             #expect(RouteTable.resolve(method: "GET", path: path, docs: true) == .notFound, "\(path)")
         }
         #expect(RouteTable.resolve(method: "GET", path: "/docs", docs: false) == .notFound)
+        // Segments are compared as UTF-8: non-ASCII model names keep every byte, and a name that is only the
+        // suffix is no match for the suffixed route.
+        #expect(RouteTable.resolve(method: "POST", path: "/v1/models/modèle-ü😀:explain", docs: false)
+            == .matched(RouteMatch(route: .v1Explain, parameters: ["model_name": "modèle-ü😀"])))
+        #expect(RouteTable.resolve(method: "POST", path: "/v1/models/e\u{301}:predict", docs: false)
+            == .matched(RouteMatch(route: .v1Predict, parameters: ["model_name": "e\u{301}"])))
+        #expect(RouteTable.resolve(method: "POST", path: "/v1/models/:predict", docs: false) != .matched(RouteMatch(route: .v1Predict, parameters: ["model_name": ""])))
+        #expect(RouteTable.resolve(method: "POST", path: "/v2/models/ü/infer", docs: false)
+            == .matched(RouteMatch(route: .v2Infer, parameters: ["model_name": "ü"])))
         #expect(RouteTable.resolve(method: "GET", path: "/docs", docs: true) == .matched(RouteMatch(route: .docs, parameters: [:])))
     }
 
