@@ -48,6 +48,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -1150,6 +1151,72 @@ def measure_latency(args, server: Server, case: LatencyCase, workdir: Path) -> L
     return r
 
 
+@dataclass
+class ThroughputResult:
+    server: str
+    case: str
+    concurrency: int
+    rps: Optional[float] = None
+    ok: int = 0
+    failed: int = 0
+    cpu_us_per_req: Optional[float] = None
+    note: str = ""
+
+
+def measure_throughput(args, server: Server, case: LatencyCase, conc: int) -> ThroughputResult:
+    """`conc` requests in flight from h2load for args.seconds (after args.warmup): gRPC as `conc` streams on one
+    HTTP/2 connection (as the loadgen's calls in flight), REST as `conc` HTTP/1.1 keep-alive connections (as wrk)."""
+    r = ThroughputResult(server.key, case.key, conc)
+    port = server.grpc_port if case.kind == "grpc" else server.http_port
+    body = Path(tempfile.mkstemp(prefix="kserve-bench-h2load-")[1])
+    body.write_bytes(case.body)
+    cmd = [args.h2load, "-D", str(max(1, round(args.seconds))), "--warm-up-time", str(max(1, round(args.warmup))),
+           "-t", "1", "-d", str(body), "-H", f"content-type: {case.content_type}"]
+    if case.kind == "grpc":
+        cmd += ["-c", "1", "-m", str(conc), "-H", "te: trailers"]
+    else:
+        cmd += ["-c", str(conc), "-m", "1", "--h1"]
+    cmd.append(f"http://{HOST}:{port}{case.path}")
+    server.wait_idle()
+    cpu0 = server.cpu()
+    with Sampler(server):
+        rc, out, err = run_tool(cmd, timeout=args.seconds + args.warmup + 60)
+    cpu1 = server.cpu()
+    body.unlink(missing_ok=True)
+    text = out + err
+    m = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", text)
+    s2 = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+    rq = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", text)
+    if not m or not s2 or not rq:
+        r.note = f"no h2load result (exit {rc}): {text.strip()[-300:]}"
+        return r
+    r.rps = float(m.group(3))
+    r.ok = int(s2.group(1))
+    r.failed = int(rq.group(3)) + sum(int(s2.group(k)) for k in (2, 3, 4))
+    # h2load's counts cover the measured phase; the CPU covers warm-up too, at the same rate.
+    seconds = args.seconds + args.warmup
+    if r.rps and seconds > 0:
+        r.cpu_us_per_req = (cpu1 - cpu0) / (r.rps * seconds) * 1e6
+    if r.failed:
+        r.note = f"{r.failed} failed or not 2xx"
+    return r
+
+
+def throughput_rows(results: dict) -> list[list[str]]:
+    rows = []
+    for case in LATENCY_CASES:
+        for key in SERVER_ORDER:
+            r = results.get((key, case.key))
+            if r is None:
+                continue
+            rows.append([case.title, SERVER_TITLES[key], str(r.concurrency), fmt_rps(r.rps),
+                         "-" if r.cpu_us_per_req is None else f"{r.cpu_us_per_req:,.0f}", r.note or ""])
+    return rows
+
+
+THROUGHPUT_HEAD = ["workload (h2load)", "server", "in flight", "req/s", "server CPU µs/req", "note"]
+
+
 def latency_rows(results: dict) -> list[list[str]]:
     rows = []
     for case in LATENCY_CASES:
@@ -1243,7 +1310,7 @@ class Target:
 
 
 def evaluate_targets(results: dict, servers: dict[str, Server], xgb: Optional[XgbSetup] = None,
-                     latency: Optional[dict] = None) -> list[Target]:
+                     latency: Optional[dict] = None, throughput: Optional[dict] = None) -> list[Target]:
     def get(s: str, w: str, c: int) -> Optional[RunResult]:
         r = results.get((s, w, c))
         return r if r and r.ok() else None
@@ -1307,6 +1374,16 @@ def evaluate_targets(results: dict, servers: dict[str, Server], xgb: Optional[Xg
         best = min(v.p50_ms for v in rest)
         check("gRPC small, c=1, one C client (h2load): p50 <= 2x our REST p50", o.p50_ms <= 2 * best,
               f"{fmt_ms(o.p50_ms)} vs {fmt_ms(best)} ms ({o.p50_ms / best:.2f}x)")
+    tp = {k: v for k, v in (throughput or {}).items() if v.rps and not v.failed}
+    to, tk = tp.get(("ours", "grpc")), tp.get(("kserve", "grpc"))
+    if to and tk:
+        check("gRPC small, 16 in flight, one C client (h2load): throughput >= 3x KServe", to.rps >= 3 * tk.rps,
+              f"{to.rps / tk.rps:.1f}x ({fmt_rps(to.rps)} vs {fmt_rps(tk.rps)} req/s)")
+        if to.cpu_us_per_req and tk.cpu_us_per_req:
+            check("gRPC small, 16 in flight, one C client (h2load): server CPU per RPC <= 1/3 of KServe's",
+                  to.cpu_us_per_req <= tk.cpu_us_per_req / 3,
+                  f"{to.cpu_us_per_req:,.0f} vs {tk.cpu_us_per_req:,.0f} us "
+                  f"({to.cpu_us_per_req / tk.cpu_us_per_req:.2f}x)")
     if o and k and o.cpu_us_per_req and k.cpu_us_per_req:
         check("gRPC small, c=1, one C client (h2load): server CPU per RPC <= 1/3 of KServe's",
               o.cpu_us_per_req <= k.cpu_us_per_req / 3,
@@ -1466,7 +1543,8 @@ def write_chart(path: Path, plan, results) -> Optional[str]:
 
 
 def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, servers, targets, problems,
-                   xgb: Optional[XgbSetup] = None, latency: Optional[dict] = None) -> None:
+                   xgb: Optional[XgbSetup] = None, latency: Optional[dict] = None,
+                   throughput: Optional[dict] = None) -> None:
     rel_chart = os.path.relpath(chart, path.parent)
     t_rows = [[t.text, t.measured, t.status] for t in targets]
     lines = [
@@ -1532,6 +1610,18 @@ def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, ser
             "first. CPU: all of the server's processes over the measured requests.",
             "",
             md_table(LATENCY_HEAD, latency_rows(latency)),
+            "",
+        ]
+    if throughput:
+        lines += [
+            "### Throughput with the same client (h2load, 16 in flight)",
+            "",
+            "The loadgen above shares the 2 cores with the server it loads, and its grpc-swift client costs about as "
+            "much CPU per call as our server: at c=16 it caps the gRPC rows. Here h2load (C) keeps 16 requests in "
+            "flight: gRPC as 16 streams on one HTTP/2 connection (as the loadgen), REST as 16 HTTP/1.1 keep-alive "
+            f"connections (as wrk); {args.warmup:g} s warm-up, then {args.seconds:g} s measured.",
+            "",
+            md_table(THROUGHPUT_HEAD, throughput_rows(throughput)),
             "",
         ]
     lines += [
@@ -1718,6 +1808,7 @@ def main() -> int:
     servers: dict[str, Server] = {}
     results: dict[tuple[str, str, int], RunResult] = {}
     latency: dict[tuple[str, str], LatencyResult] = {}
+    throughput: dict[tuple[str, str], ThroughputResult] = {}
     xgb: Optional[XgbSetup] = None
     started_at = time.monotonic()
     try:
@@ -1835,6 +1926,23 @@ def main() -> int:
                 log(f"{prefix} p50 {fmt_ms(lr.p50_ms):>7} ms  p99 {fmt_ms(lr.p99_ms):>7} ms  CPU "
                     + ("-" if lr.cpu_us_per_req is None else f"{lr.cpu_us_per_req:,.0f} us/req")
                     + (f"  ({lr.note})" if lr.note else ""))
+        # 3c. throughput at 16 in flight from the same cheap client (the loadgen's own CPU shares the 2 cores)
+        for case in latency_cases:
+            if case.key not in ("grpc", "v2json"):
+                continue
+            for key in SERVER_ORDER:
+                s = servers.get(key)
+                if s is None or s.ready_s is None or (key, case.key) in broken:
+                    continue
+                if case.kind == "grpc" and not s.grpc_port:
+                    continue
+                prefix = f"[h2load] {key:7s} {case.key:7s} c=16"
+                log(f"{prefix} running ({args.warmup:g}+{args.seconds:g} s) ...")
+                tr = measure_throughput(args, s, case, 16)
+                throughput[(key, case.key)] = tr
+                log(f"{prefix} {fmt_rps(tr.rps):>9} req/s  CPU "
+                    + ("-" if tr.cpu_us_per_req is None else f"{tr.cpu_us_per_req:,.0f} us/req")
+                    + (f"  ({tr.note})" if tr.note else ""))
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}): stopping everything")
         REAPER.stop_all()
@@ -1849,7 +1957,7 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # 4. report
-    targets = evaluate_targets(results, servers, xgb, latency)
+    targets = evaluate_targets(results, servers, xgb, latency, throughput)
     print()
     print(text_table(TABLE_HEAD, results_table(plan, results)))
     print()
@@ -1859,6 +1967,9 @@ def main() -> int:
     if latency:
         print()
         print(text_table(LATENCY_HEAD, latency_rows(latency)))
+    if throughput:
+        print()
+        print(text_table(THROUGHPUT_HEAD, throughput_rows(throughput)))
     print()
     print(text_table(RSS_HEAD, rss_rows(servers)))
     print()
@@ -1877,7 +1988,7 @@ def main() -> int:
         why = write_chart(chart, plan, results)
         if why:
             problems.append(why)
-        write_markdown(md, chart, info, args, plan, results, servers, targets, problems, xgb, latency)
+        write_markdown(md, chart, info, args, plan, results, servers, targets, problems, xgb, latency, throughput)
         raw.write_text(json.dumps({
             "machine": info,
             "settings": {k: str(v) for k, v in vars(args).items()},
