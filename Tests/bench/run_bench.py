@@ -1202,32 +1202,27 @@ def measure_throughput(args, server: Server, case: LatencyCase, conc: int) -> Th
     return r
 
 
-def throughput_rows(results: dict) -> list[list[str]]:
+def h2load_rows(results: dict, cells: Callable) -> list[list[str]]:
+    """One row per case and server of the h2load runs: title, server, then `cells(result)`, then the note."""
     rows = []
     for case in LATENCY_CASES:
         for key in SERVER_ORDER:
             r = results.get((key, case.key))
-            if r is None:
-                continue
-            rows.append([case.title, SERVER_TITLES[key], str(r.concurrency), fmt_rps(r.rps),
-                         "-" if r.cpu_us_per_req is None else f"{r.cpu_us_per_req:,.0f}", r.note or ""])
+            if r is not None:
+                cpu = "-" if r.cpu_us_per_req is None else f"{r.cpu_us_per_req:,.0f}"
+                rows.append([case.title, SERVER_TITLES[key], *cells(r), cpu, r.note or ""])
     return rows
+
+
+def throughput_rows(results: dict) -> list[list[str]]:
+    return h2load_rows(results, lambda r: [str(r.concurrency), fmt_rps(r.rps)])
 
 
 THROUGHPUT_HEAD = ["workload (h2load)", "server", "in flight", "req/s", "server CPU µs/req", "note"]
 
 
 def latency_rows(results: dict) -> list[list[str]]:
-    rows = []
-    for case in LATENCY_CASES:
-        for key in SERVER_ORDER:
-            r = results.get((key, case.key))
-            if r is None:
-                continue
-            rows.append([case.title, SERVER_TITLES[key], f"{r.requests:,}", fmt_ms(r.p50_ms), fmt_ms(r.p90_ms),
-                         fmt_ms(r.p99_ms), "-" if r.cpu_us_per_req is None else f"{r.cpu_us_per_req:,.0f}",
-                         r.note or ""])
-    return rows
+    return h2load_rows(results, lambda r: [f"{r.requests:,}", fmt_ms(r.p50_ms), fmt_ms(r.p90_ms), fmt_ms(r.p99_ms)])
 
 
 LATENCY_HEAD = ["workload (c=1, h2load)", "server", "requests", "p50 ms", "p90 ms", "p99 ms", "server CPU µs/req",
@@ -1911,38 +1906,35 @@ def main() -> int:
             else:
                 log(f"{prefix} no result: {r.note}")
 
-        # 3b. sequential latency, one client (h2load) for REST and gRPC and for every server
-        for case in latency_cases:
-            for key in SERVER_ORDER:
-                s = servers.get(key)
-                if s is None or s.ready_s is None or (key, case.key) in broken:
-                    continue
-                if case.kind == "grpc" and not s.grpc_port:
-                    continue
-                prefix = f"[h2load] {key:7s} {case.key:7s} c=1"
-                log(f"{prefix} running ({args.latency_requests} requests) ...")
-                lr = measure_latency(args, s, case, tmp)
-                latency[(key, case.key)] = lr
-                log(f"{prefix} p50 {fmt_ms(lr.p50_ms):>7} ms  p99 {fmt_ms(lr.p99_ms):>7} ms  CPU "
-                    + ("-" if lr.cpu_us_per_req is None else f"{lr.cpu_us_per_req:,.0f} us/req")
-                    + (f"  ({lr.note})" if lr.note else ""))
-        # 3c. throughput at 16 in flight from the same cheap client (the loadgen's own CPU shares the 2 cores)
-        for case in latency_cases:
-            if case.key not in ("grpc", "v2json"):
-                continue
-            for key in SERVER_ORDER:
-                s = servers.get(key)
-                if s is None or s.ready_s is None or (key, case.key) in broken:
-                    continue
-                if case.kind == "grpc" and not s.grpc_port:
-                    continue
-                prefix = f"[h2load] {key:7s} {case.key:7s} c=16"
-                log(f"{prefix} running ({args.warmup:g}+{args.seconds:g} s) ...")
-                tr = measure_throughput(args, s, case, 16)
-                throughput[(key, case.key)] = tr
-                log(f"{prefix} {fmt_rps(tr.rps):>9} req/s  CPU "
-                    + ("-" if tr.cpu_us_per_req is None else f"{tr.cpu_us_per_req:,.0f} us/req")
-                    + (f"  ({tr.note})" if tr.note else ""))
+        # 3b. one client (h2load) for REST and gRPC and for every server: sequential latency for every case, then
+        # throughput at 16 in flight for v2 JSON and gRPC (the loadgen's own CPU shares the 2 cores)
+        def h2load_targets(cases):
+            for case in cases:
+                for key in SERVER_ORDER:
+                    s = servers.get(key)
+                    if s is None or s.ready_s is None or (key, case.key) in broken:
+                        continue
+                    if case.kind == "grpc" and not s.grpc_port:
+                        continue
+                    yield case, key, s
+
+        def cpu_text(us: Optional[float]) -> str:
+            return "-" if us is None else f"{us:,.0f} us/req"
+
+        for case, key, s in h2load_targets(latency_cases):
+            prefix = f"[h2load] {key:7s} {case.key:7s} c=1"
+            log(f"{prefix} running ({args.latency_requests} requests) ...")
+            lr = measure_latency(args, s, case, tmp)
+            latency[(key, case.key)] = lr
+            log(f"{prefix} p50 {fmt_ms(lr.p50_ms):>7} ms  p99 {fmt_ms(lr.p99_ms):>7} ms  CPU "
+                f"{cpu_text(lr.cpu_us_per_req)}" + (f"  ({lr.note})" if lr.note else ""))
+        for case, key, s in h2load_targets([c for c in latency_cases if c.key in ("grpc", "v2json")]):
+            prefix = f"[h2load] {key:7s} {case.key:7s} c=16"
+            log(f"{prefix} running ({args.warmup:g}+{args.seconds:g} s) ...")
+            tr = measure_throughput(args, s, case, 16)
+            throughput[(key, case.key)] = tr
+            log(f"{prefix} {fmt_rps(tr.rps):>9} req/s  CPU {cpu_text(tr.cpu_us_per_req)}"
+                + (f"  ({tr.note})" if tr.note else ""))
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}): stopping everything")
         REAPER.stop_all()
