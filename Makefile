@@ -123,7 +123,8 @@ bench-codec: venv
 
 ## bench: our stack vs KServe 0.21 vs a C libfcgi responder behind the same nginx, one run (several minutes).
 ##   Workloads: v1, v2json, v2bin, grpc, grpc4mb (echo model) and xgb (v1 predict on the same XGBoost model from
-##   ours and KServe, trained at start by Tests/bench/kserve_xgb.py; predictions checked equal; no ceiling there).
+##   ours and KServe, trained at start by Tests/bench/kserve_xgb.py; predictions checked equal; no ceiling there);
+##   then, from one client for every protocol (h2load), sequential latency and 16-in-flight throughput.
 ##   Writes BENCHMARKS.md, Tests/bench/results/bench.png and bench.json. BENCH_ARGS passes options to the runner
 ##   (e.g. BENCH_ARGS="--seconds 20", "--workloads v1,v2json --concurrency 16", "--workloads xgb",
 ##   "--servers ours,ceiling").
