@@ -178,3 +178,39 @@ struct FastCGIRecordsTests {
         #expect(!params.contains { $0.0.hasPrefix("HTTP_TRACE") })
     }
 }
+
+/// The whole answer collected from ``FastCGIRecordSplitter``'s events, as it arrives in chunks of any size: STDOUT and
+/// STDERR until END_REQUEST (what the gRPC process's answer handler does, without its buffer sizing).
+struct FastCGIRecordReader {
+    private var splitter = FastCGIRecordSplitter()
+    /// The STDOUT stream so far.
+    private(set) var stdout = ByteBuffer()
+    /// The STDERR stream so far.
+    private(set) var stderr: [UInt8] = []
+    /// Set once END_REQUEST has been read: the application status and the protocol status.
+    private(set) var end: (appStatus: UInt32, protocolStatus: UInt8)?
+
+    init() {}
+
+    /// Consumes the next bytes of the connection. Bytes after END_REQUEST are ignored.
+    /// - Throws: ``FastCGIProtocolError`` for a bad version or a record of another request.
+    mutating func consume(_ bytes: UnsafeRawBufferPointer) throws {
+        try consume(ByteBuffer(bytes: bytes))
+    }
+
+    /// Consumes the next buffer of the connection.
+    mutating func consume(_ buffer: ByteBuffer) throws {
+        var out = stdout
+        var err = stderr
+        var finished = end
+        stdout = ByteBuffer()  // keep `out` uniquely referenced while it grows
+        defer { stdout = out; stderr = err; end = finished }
+        try splitter.consume(buffer) { event in
+            switch event {
+            case .stdout(var chunk): out.writeBuffer(&chunk)
+            case .stderr(let chunk): err.append(contentsOf: chunk.readableBytesView)
+            case .end(let app, let status): finished = (app, status)
+            }
+        }
+    }
+}

@@ -40,12 +40,7 @@ def _finish(stack: u.Stack) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """The default stack: 2 workers, the five sample models of the brief."""
-    s = u.Stack(tmp_path_factory.mktemp("stack"), name="main")
-    try:
-        s.start(timeout=30)
-    except Exception:
-        s.stop(timeout=5)
-        raise
+    s = u.Stack(tmp_path_factory.mktemp("stack"), name="main").start_cleanly(30)
     yield s
     _finish(s)
 
@@ -90,11 +85,7 @@ def make_stack(tmp_path_factory):
                     config_name=config_name, name=name or f"extra{len(started)}")
         started.append(s)
         if start:
-            try:
-                s.start(timeout=timeout)
-            except Exception:
-                s.stop(timeout=5)
-                raise
+            s.start_cleanly(timeout)
         return s
 
     yield factory

@@ -285,6 +285,14 @@ class Stack:
         self.initial_workers = self.worker_pids()
         return self
 
+    def start_cleanly(self, timeout: float = 30) -> "Stack":
+        """start(), but a stack that fails to start is stopped again (nothing left running) before the error goes on."""
+        try:
+            return self.start(timeout=timeout)
+        except Exception:
+            self.stop(timeout=5)
+            raise
+
     def wait_pool_ready(self, timeout: float) -> None:
         """Best effort: /v2/health/ready stays 503 until every worker has loaded its models (a stack whose
         readiness depends on a predictor that is down never gets there; the caller checks what it expects)."""
@@ -385,11 +393,7 @@ class Stack:
 def serve(stack: "Stack", *, timeout: float = 30, stop_timeout: float = 10):
     """A module fixture's body: starts `stack` (stopping it again if the start fails), yields it, then stops it
     and asserts a clean stop."""
-    try:
-        stack.start(timeout=timeout)
-    except Exception:
-        stack.stop(timeout=5)
-        raise
+    stack.start_cleanly(timeout)
     yield stack
     res = stack.stop(timeout=stop_timeout)
     assert not res.problems(), res.problems()

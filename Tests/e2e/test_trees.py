@@ -79,12 +79,7 @@ def trees(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("trees")
     cfg = u.default_config()
     cfg["models"] = tree_models(tmp)
-    s = u.Stack(tmp, cfg, name="trees")
-    try:
-        s.start(timeout=30)
-    except Exception:
-        s.stop(timeout=5)
-        raise
+    s = u.Stack(tmp, cfg, name="trees").start_cleanly(30)
     yield u.Api(s.base_url), s
     res = s.stop(timeout=10)
     assert not res.problems(), "; ".join(res.problems()) + "\n" + s.log_tail(80)

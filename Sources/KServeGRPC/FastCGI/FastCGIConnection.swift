@@ -220,8 +220,11 @@ private final class FastCGIAnswerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private enum Mode {
+        /// STDOUT so far, the CGI head not yet complete.
         case head(ByteBuffer)
-        case body(ByteBuffer)
+        /// The head parsed (its body left empty, so that `all` stays the only owner of its storage while it
+        /// grows), and all of STDOUT so far, whose last `all.readableBytes - bodyStart` bytes are the body.
+        case body(head: CGIResponse, bodyStart: Int, all: ByteBuffer)
     }
 
     /// The most CGI head bytes collected before the end of the headers.
@@ -257,10 +260,10 @@ private final class FastCGIAnswerHandler: ChannelInboundHandler {
     private func stdout(_ piece: ByteBuffer) throws {
         var piece = piece
         switch mode {
-        case .body(var all):
+        case .body(let parsed, let bodyStart, var all):
             mode = .head(ByteBuffer())  // keep `all` uniquely referenced while it grows
             all.writeBuffer(&piece)
-            mode = .body(all)
+            mode = .body(head: parsed, bodyStart: bodyStart, all: all)
         case .head(var head):
             mode = .head(ByteBuffer())
             head.writeBuffer(&piece)
@@ -271,12 +274,14 @@ private final class FastCGIAnswerHandler: ChannelInboundHandler {
                 mode = .head(head)
                 return
             }
-            let response = try CGIResponse(stdout: head)
-            if let length = response.header("Content-Length").flatMap({ Int($0.trimmingCharacters()) }),
-               length > response.body.readableBytes {
-                head.reserveCapacity(minimumWritableBytes: length - response.body.readableBytes)
+            var parsed = try CGIResponse(stdout: head)
+            let bodyStart = head.readableBytes - parsed.body.readableBytes
+            parsed.body = ByteBuffer()
+            if let length = parsed.header("Content-Length").flatMap({ Int($0.trimmingCharacters()) }),
+               length > head.readableBytes - bodyStart {
+                head.reserveCapacity(minimumWritableBytes: length - (head.readableBytes - bodyStart))
             }
-            mode = .body(head)
+            mode = .body(head: parsed, bodyStart: bodyStart, all: head)
         }
     }
 
@@ -286,12 +291,15 @@ private final class FastCGIAnswerHandler: ChannelInboundHandler {
             return
         }
         switch mode {
-        case .head(let all), .body(let all):
+        case .head(let all):
             do {
                 finish(context, .success(FastCGIAnswer(response: try CGIResponse(stdout: all), stderr: stderr)))
             } catch {
                 finish(context, .failure(.protocolError("\(error)")))
             }
+        case .body(var response, let bodyStart, let all):
+            response.body = all.getSlice(at: all.readerIndex + bodyStart, length: all.readableBytes - bodyStart) ?? ByteBuffer()
+            finish(context, .success(FastCGIAnswer(response: response, stderr: stderr)))
         }
     }
 
