@@ -32,6 +32,9 @@ public enum KServeProcessContract {
     /// The variable asking a child to set its parent-death signal on its main thread before `main`
     /// (`<signal>:<master pid>`, see CSystemShims): workers get SIGQUIT (exit at once), the gRPC server SIGTERM.
     public static let parentDeathSignalVariable = "KSERVE_PARENT_DEATH_SIGNAL"
+    /// Set for the gRPC process when nginx fronts the gRPC port (`[grpc] through_nginx`): the Unix socket it listens
+    /// on instead of `[grpc] host:port` (nginx passes it every call but `ModelInfer`).
+    public static let grpcUnixSocketVariable = "KSERVE_GRPC_UNIX_SOCKET"
     /// Exit status of a worker that cannot start at all (bad inherited descriptor, FastCGI init failure, ...):
     /// the master logs it as a boot failure and respawns the slot with backoff (it never halts the pool).
     /// Model load failures are not this: such a model stays registered as not ready.

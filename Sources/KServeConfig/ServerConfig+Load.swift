@@ -291,6 +291,7 @@ struct ConfigFileParser {
             config.grpc.queueTimeout = try r.duration("queue_timeout", default: g.queueTimeout)
             config.grpc.maxConcurrentStreams = try r.int(
                 "max_concurrent_streams", default: g.maxConcurrentStreams, in: 1...1_000_000, expect: "a positive integer")
+            config.grpc.throughNginx = try r.bool("through_nginx", default: g.throughNginx)
             try r.rejectUnknownKeys()
         }
         if let t = try section(root, "limits") {

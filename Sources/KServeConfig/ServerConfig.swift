@@ -83,6 +83,9 @@ public struct ServerConfig: Sendable, Hashable {
     /// The FastCGI Unix socket (`[server] socket`, relative to the run folder) as an absolute path.
     public var socketPath: String { PathUtilities.resolve(server.socket, against: runDirectory) }
 
+    /// The gRPC process's Unix socket when nginx fronts the gRPC port (`<run_dir>/grpc.sock`).
+    public var grpcBackendSocketPath: String { runDirectory + "/grpc.sock" }
+
     /// `[server] onnxruntime_library` as an absolute path, or nil to search the usual places.
     public var onnxruntimeLibraryPath: String? {
         server.onnxruntimeLibrary.isEmpty ? nil : PathUtilities.resolve(server.onnxruntimeLibrary, against: baseDirectory)
@@ -220,6 +223,11 @@ public struct GRPCSection: Sendable, Hashable {
     /// `queue_timeout`: seconds a gRPC call waits for one of those slots before it fails with UNAVAILABLE
     /// (default 30).
     public var queueTimeout: Double = 30
+    /// `through_nginx`: when the master runs nginx, nginx listens on the gRPC port (HTTP/2 without TLS) and
+    /// passes `ModelInfer` calls straight to the workers over FastCGI, like REST requests; the gRPC process serves
+    /// the other methods behind it, on a Unix socket in the run folder. `false`: the gRPC process listens on the
+    /// port and forwards every call itself (always the case with `[http] nginx = false`) (default true).
+    public var throughNginx: Bool = true
 
     /// The defaults.
     public init() {}

@@ -96,17 +96,26 @@ public struct GRPCProcess: Sendable {
         settings.targetWindowSize = min(max(max(config.grpc.receiveLimit, config.grpc.sendLimit), 1 << 16), 16 << 20)
         settings.maxConcurrentStreams = config.grpc.maxConcurrentStreams
         let host = config.grpc.host == "localhost" ? "127.0.0.1" : config.grpc.host
+        // Behind nginx (`[grpc] through_nginx`), the master names a Unix socket: nginx holds the port.
+        let address: HTTP2Listener.Address = env(KServeProcessContract.grpcUnixSocketVariable)
+            .flatMap { $0.isEmpty ? nil : HTTP2Listener.Address.unix(path: $0) } ?? .tcp(host: host, port: config.grpc.port)
         let listener: HTTP2Listener
         do {
             listener = try await HTTP2Listener.bind(
-                host: host, port: config.grpc.port, settings: settings, services: services,
-                group: MultiThreadedEventLoopGroup.singleton)
+                address, settings: settings, services: services, group: MultiThreadedEventLoopGroup.singleton)
         } catch {
-            logger.critical("the gRPC server cannot listen on \(host):\(config.grpc.port): \(error)")
+            logger.critical("the gRPC server cannot listen on \(address): \(error)")
             signals.finish()
             return KServeProcessContract.workerBootFailureExitCode
         }
-        let shown = listener.localAddress.map { "\($0.ipAddress ?? host):\($0.port ?? config.grpc.port)" } ?? "\(host):\(config.grpc.port)"
+        let shown: String
+        if case .tcp = address, let bound = listener.localAddress {
+            shown = "\(bound.ipAddress ?? host):\(bound.port ?? config.grpc.port)"
+        } else if case .unix = address {
+            shown = "\(address) (behind nginx on \(config.grpc.host):\(config.grpc.port), which passes ModelInfer to the workers)"
+        } else {
+            shown = "\(address)"
+        }
         logger.info("gRPC server listening on \(shown), forwarding to \(config.socketPath) (at most \(options.maxConcurrentCalls) calls in flight)")
 
         let grace = Duration.milliseconds(Int64(max(0, config.server.gracePeriod) * 1000))
@@ -133,6 +142,7 @@ public struct GRPCProcess: Sendable {
         }
         signals.finish()
         listener.closeAll()
+        if case .unix(let path) = address { unlink(path) }  // no socket file left in the run folder
         logger.info("gRPC server stopped")
         return 0
     }

@@ -10,6 +10,8 @@ struct NginxConfig {
     let mainConfigPath: String
     /// The rendered locations snippet (`<run>/kserve-locations.conf`).
     let locationsPath: String
+    /// The rendered gRPC server block (`<run>/kserve-grpc.conf`), when nginx fronts the gRPC port.
+    let grpcPath: String
     /// nginx's prefix folder (`<run>/nginx/`): pid file and temp folders.
     let prefix: String
     let pidFile: String
@@ -20,6 +22,7 @@ struct NginxConfig {
         let run = config.runDirectory
         mainConfigPath = run + "/nginx.conf"
         locationsPath = run + "/kserve-locations.conf"
+        grpcPath = run + "/kserve-grpc.conf"
         prefix = run + "/nginx"
         pidFile = prefix + "/nginx.pid"
         statusSnapshotPath = run + "/status.json"
@@ -38,10 +41,27 @@ struct NginxConfig {
         return "\(max(1, Int((seconds * 1000).rounded(.up))))ms"
     }
 
-    /// The placeholder values for `config`.
-    func values(config: ServerConfig, runningAsRoot: Bool, locationsPath: String? = nil) -> [String: String] {
-        let host = config.http.host
+    /// Whether nginx fronts the gRPC port: the master runs nginx, `[grpc] enable` and `through_nginx` are on,
+    /// and the main template has the `{{grpc_server}}` placeholder (a custom template without it leaves the port
+    /// to the gRPC process).
+    static func grpcThroughNginx(_ config: ServerConfig) -> Bool {
+        guard config.grpc.enable, config.grpc.throughNginx, config.http.nginx else { return false }
+        guard let templatePath = config.nginxTemplatePath else { return true }
+        return POSIX.readSmallFile(templatePath, limit: 1 << 20)?.contains("{{grpc_server}}") ?? false
+    }
+
+    /// `host:port` for nginx's `listen` (IPv6 addresses bracketed).
+    static func listenAddress(_ host: String, _ port: Int) -> String {
         let listenHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        return "\(listenHost):\(port)"
+    }
+
+    /// The placeholder values for `config`.
+    func values(
+        config: ServerConfig, runningAsRoot: Bool, locationsPath: String? = nil, grpcPath: String? = nil
+    ) -> [String: String] {
+        let fronted = Self.grpcThroughNginx(config)
+        let calls = config.grpc.maxConcurrentCalls
         return [
             "user_line": runningAsRoot
                 ? "user root;  # the master runs as root: nginx workers need the 0660 socket"
@@ -50,7 +70,19 @@ struct NginxConfig {
             "error_log_level": Self.nginxLogLevel(config.server.logLevel),
             "run_dir": Self.escape(config.runDirectory),
             "nginx_dir": Self.escape(prefix),
-            "listen": "\(listenHost):\(config.http.port)",
+            "listen": Self.listenAddress(config.http.host, config.http.port),
+            "grpc_server": fronted
+                ? "include \"\(Self.escape(grpcPath ?? self.grpcPath))\";"
+                : "# (gRPC is not served by nginx: [grpc] enable or through_nginx is off)",
+            "grpc_listen": Self.listenAddress(config.grpc.host == "localhost" ? "127.0.0.1" : config.grpc.host, config.grpc.port),
+            "grpc_max_concurrent_streams": String(config.grpc.maxConcurrentStreams),
+            "grpc_max_receive": String(config.grpc.receiveLimit),
+            "grpc_max_request_body": String(config.grpc.receiveLimit + 5),
+            "grpc_backend_socket": Self.escape(config.grpcBackendSocketPath),
+            "grpc_max_concurrent_calls": String(calls),
+            "grpc_call_limit": calls > 0
+                ? "limit_conn kserve_grpc_calls \(calls);  # [grpc] max_concurrent_calls; more at once: UNAVAILABLE"
+                : "# no call limit ([grpc] max_concurrent_calls = 0): calls queue for the workers like REST requests",
             "socket_path": Self.escape(config.socketPath),
             "locations_file": Self.escape(locationsPath ?? self.locationsPath),
             "client_max_body_size": String(config.http.maxBodySize),
@@ -65,19 +97,29 @@ struct NginxConfig {
     /// The rendered texts: the main config (nil when `[http] nginx = false`) and the locations snippet (nil when
     /// its template is absent and not needed).
     /// - Parameter locationsPath: Where the main config includes the snippet from (default: its usual path).
-    func renderTexts(config: ServerConfig, runningAsRoot: Bool, locationsPath: String? = nil) throws
-        -> (main: String?, locations: String?)
+    func renderTexts(config: ServerConfig, runningAsRoot: Bool, locationsPath: String? = nil, grpcPath: String? = nil) throws
+        -> (main: String?, locations: String?, grpc: String?)
     {
-        let values = values(config: config, runningAsRoot: runningAsRoot, locationsPath: locationsPath)
+        let values = values(config: config, runningAsRoot: runningAsRoot, locationsPath: locationsPath, grpcPath: grpcPath)
         var main: String?
         var locations: String?
+        var grpc: String?
+        if Self.grpcThroughNginx(config) {
+            // kserve-grpc.conf beside a custom main template, else the built-in one.
+            let custom = config.nginxTemplatePath.map { PathUtilitiesLite.dirname($0) + "/kserve-grpc.conf" }
+            if let custom, access(custom, R_OK) == 0, let text = POSIX.readSmallFile(custom, limit: 1 << 20) {
+                grpc = try Self.substitute(text, values, templateName: custom)
+            } else {
+                grpc = try Self.substitute(BuiltInNginxTemplates.grpc, values, templateName: "the built-in nginx gRPC template")
+            }
+        }
         guard let templatePath = config.nginxTemplatePath else {
             // The templates built into the binary.
             if config.http.nginx {
                 main = try Self.substitute(BuiltInNginxTemplates.main, values, templateName: "the built-in nginx template")
             }
             locations = try Self.substitute(BuiltInNginxTemplates.locations, values, templateName: "the built-in nginx locations template")
-            return (main, locations)
+            return (main, locations, grpc)
         }
         let locationsTemplate = PathUtilitiesLite.dirname(templatePath) + "/kserve-locations.conf"
         if config.http.nginx {
@@ -92,7 +134,7 @@ struct NginxConfig {
         } else if main?.contains(values["locations_file"] ?? "") ?? true {
             throw MasterError("cannot read the nginx locations template \(locationsTemplate): \(POSIX.errorText())")
         }
-        return (main, locations)
+        return (main, locations, grpc)
     }
 
     /// Renders the files for a reload: nothing when the texts are unchanged; otherwise, when `test` is given,
@@ -103,20 +145,27 @@ struct NginxConfig {
         let final = try renderTexts(config: config, runningAsRoot: runningAsRoot)
         let currentMain = config.http.nginx ? POSIX.readSmallFile(mainConfigPath, limit: 1 << 20) : nil
         let currentLocations = final.locations == nil ? nil : POSIX.readSmallFile(locationsPath, limit: 1 << 20)
-        guard final.main != currentMain || final.locations != currentLocations else { return false }
+        let currentGRPC = final.grpc == nil ? nil : POSIX.readSmallFile(grpcPath, limit: 1 << 20)
+        guard final.main != currentMain || final.locations != currentLocations || final.grpc != currentGRPC
+        else { return false }
         if let test, final.main != nil {
             let sideMain = mainConfigPath + ".new"
             let sideLocations = locationsPath + ".new"
-            let side = try renderTexts(config: config, runningAsRoot: runningAsRoot, locationsPath: sideLocations)
+            let sideGRPC = grpcPath + ".new"
+            let side = try renderTexts(
+                config: config, runningAsRoot: runningAsRoot, locationsPath: sideLocations, grpcPath: sideGRPC)
             defer {
                 unlink(sideMain)
                 unlink(sideLocations)
+                unlink(sideGRPC)
             }
             if let text = side.locations { try POSIX.writeFileAtomically(sideLocations, text, mode: 0o640) }
+            if let text = side.grpc { try POSIX.writeFileAtomically(sideGRPC, text, mode: 0o640) }
             if let text = side.main { try POSIX.writeFileAtomically(sideMain, text, mode: 0o640) }
             try test(sideMain)
         }
         if let text = final.locations { try POSIX.writeFileAtomically(locationsPath, text, mode: 0o640) }
+        if let text = final.grpc { try POSIX.writeFileAtomically(grpcPath, text, mode: 0o640) }
         if let text = final.main { try POSIX.writeFileAtomically(mainConfigPath, text, mode: 0o640) }
         return true
     }
@@ -129,6 +178,7 @@ struct NginxConfig {
     func render(config: ServerConfig, runningAsRoot: Bool) throws -> Bool {
         let texts = try renderTexts(config: config, runningAsRoot: runningAsRoot)
         if let text = texts.locations { try POSIX.writeFileAtomically(locationsPath, text, mode: 0o640) }
+        if let text = texts.grpc { try POSIX.writeFileAtomically(grpcPath, text, mode: 0o640) }
         if let text = texts.main { try POSIX.writeFileAtomically(mainConfigPath, text, mode: 0o640) }
         return texts.locations != nil
     }

@@ -241,6 +241,8 @@ final class Supervisor {
                     "\(KServeProcessContract.roleVariable)=\(KServeProcessContract.grpcRole)",
                     "\(KServeProcessContract.masterPIDVariable)=\(masterPID)",
                     "\(KServeProcessContract.parentDeathSignalVariable)=\(SIGTERM):\(masterPID)",
+                    // nginx holds the port and passes the calls it does not send to the workers to this socket.
+                    "\(KServeProcessContract.grpcUnixSocketVariable)=\(NginxConfig.grpcThroughNginx(config) ? config.grpcBackendSocketPath : "")",
                 ]
                 pid = try Spawner.spawn(
                     path: "/proc/self/exe", arguments: arguments.isEmpty ? [executable] : arguments,
@@ -254,7 +256,11 @@ final class Supervisor {
             statusDirty = true
             var metadata: Logger.Metadata = ["child_pid": "\(pid)"]
             if child.role == .nginx { metadata["listen"] = "\(config.http.host):\(config.http.port)" }
-            if child.role == .grpc { metadata["listen"] = "\(config.grpc.host):\(config.grpc.port)" }
+            if child.role == .grpc {
+                metadata["listen"] = NginxConfig.grpcThroughNginx(config)
+                    ? "unix:\(config.grpcBackendSocketPath) (nginx on \(config.grpc.host):\(config.grpc.port))"
+                    : "\(config.grpc.host):\(config.grpc.port)"
+            }
             if child.isWorker, generation > 1 { metadata["generation"] = "\(child.generation)" }
             if children[index].starts == 1 {
                 logger.info("started \(child.name)", metadata: metadata)

@@ -113,6 +113,7 @@ public struct WorkerProcess {
             logger: accessLogger, accessLog: logger.logLevel <= .info,
             onRequest: { pool.requestHook(loop: $0, method: $1, path: $2, begin: $3) })
         server.grpcMaxMessageSize = config.grpc.receiveLimit
+        server.grpcWire = GRPCWireCall(maxReceive: config.grpc.receiveLimit, maxSend: config.grpc.sendLimit)
         server.accessLogFormat = config.server.accessLogFormat
         pool.markReady()
         var readyMetadata: Logger.Metadata = ["threads": "\(config.server.threads)"]

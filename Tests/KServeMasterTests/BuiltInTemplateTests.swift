@@ -21,9 +21,10 @@ struct BuiltInTemplateTests {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    @Test("equal nginx/kserve.conf.template and nginx/kserve-locations.conf (run make nginx-embed after editing them)")
+    @Test("equal nginx/kserve.conf.template, kserve-locations.conf and kserve-grpc.conf (run make nginx-embed after editing them)")
     func embeddedMatchesFiles() {
         #expect(BuiltInNginxTemplates.main == Self.read("nginx/kserve.conf.template"))
         #expect(BuiltInNginxTemplates.locations == Self.read("nginx/kserve-locations.conf"))
+        #expect(BuiltInNginxTemplates.grpc == Self.read("nginx/kserve-grpc.conf"))
     }
 }

@@ -89,6 +89,50 @@ struct NginxConfigTests {
         #expect(status == 0, "nginx -t rejected \(files.mainConfigPath)")
     }
 
+    @Test("With [grpc] enable, nginx fronts the gRPC port: the server block is rendered and included, and passes nginx -t")
+    func grpcServerBlock() throws {
+        let run = temporaryFolder("nginx-grpc")
+        var config = try testConfig(run: run)
+        config.grpc.enable = true
+        config.grpc.host = "127.0.0.1"
+        config.grpc.port = 18_998
+        config.grpc.maxMessageSize = 1000
+        config.grpc.maxConcurrentCalls = 7
+        #expect(NginxConfig.grpcThroughNginx(config))
+        let files = NginxConfig(config: config)
+        #expect(POSIX.makeDirectories(files.prefix, mode: 0o750))
+        try files.render(config: config, runningAsRoot: geteuid() == 0)
+        let main = try #require(POSIX.readSmallFile(files.mainConfigPath))
+        let grpc = try #require(POSIX.readSmallFile(files.grpcPath))
+        #expect(main.contains("include \"\(run)/kserve-grpc.conf\";"))
+        #expect(!grpc.contains("{{"))
+        #expect(grpc.contains("listen 127.0.0.1:18998 http2;"))
+        #expect(grpc.contains("client_max_body_size 1005;"))  // the limit + the 5-byte prefix
+        #expect(grpc.contains("limit_conn kserve_grpc_calls 7;"))
+        #expect(grpc.contains("location = /inference.GRPCInferenceService/ModelInfer {"))
+        #expect(grpc.contains("fastcgi_param KSERVE_PROTOCOL   grpc-wire;"))
+        #expect(grpc.contains("grpc_pass \"unix:\(config.grpcBackendSocketPath)\";"))
+        #expect(grpc.contains("add_trailer grpc-status $upstream_http_grpc_status always;"))
+        if let nginx = POSIX.findExecutable("nginx") {
+            let launch = NginxLaunch(binary: nginx, files: files)
+            let status = try Spawner.run(path: nginx, arguments: launch.arguments(test: true), environment: childEnvironment())
+            #expect(status == 0, "nginx -t rejected \(files.mainConfigPath) with \(files.grpcPath)")
+        }
+
+        // Off: the gRPC process keeps the port; the placeholder renders a comment and no server block.
+        config.grpc.throughNginx = false
+        #expect(!NginxConfig.grpcThroughNginx(config))
+        let off = try files.renderTexts(config: config, runningAsRoot: false)
+        #expect(off.grpc == nil)
+        #expect(off.main?.contains("kserve-grpc.conf\";") == false)
+        // A custom template without the placeholder leaves the port to the gRPC process too.
+        config.grpc.throughNginx = true
+        let custom = run + "/custom.conf.template"
+        try POSIX.writeFileAtomically(custom, "events {}\nhttp { include \"{{locations_file}}\"; }\n", mode: 0o640)
+        config.http.nginxTemplate = custom
+        #expect(!NginxConfig.grpcThroughNginx(config))
+    }
+
     @Test("A reload re-renders only on change, and tests the new files before replacing the old ones")
     func rerender() throws {
         let run = temporaryFolder("rerender")

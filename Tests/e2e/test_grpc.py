@@ -124,9 +124,11 @@ class GRPCStack:
         return pids_with_role(self.stack, "worker")
 
 
-@pytest.fixture(scope="module")
-def gstack(tmp_path_factory):
-    s = GRPCStack(u.Stack(tmp_path_factory.mktemp("grpc"), grpc_config(), name="grpc"))
+@pytest.fixture(scope="module", params=[True, False], ids=["through-nginx", "grpc-process"])
+def gstack(request, tmp_path_factory):
+    """Every test on this stack runs both ways: nginx's HTTP/2 listener in front (ModelInfer straight to the
+    workers, the rest to the gRPC process; the default), and the gRPC process serving the port itself."""
+    s = GRPCStack(u.Stack(tmp_path_factory.mktemp("grpc"), grpc_config(through_nginx=request.param), name="grpc"))
     try:
         s.start()
     except Exception:
@@ -629,8 +631,9 @@ def test_worker_killed_during_a_call(gstack, stub):
 
 
 def test_graceful_drain(make_stack):
-    """SIGTERM to the gRPC process: in-flight calls finish, health says NOT_SERVING, new calls are UNAVAILABLE."""
-    s = GRPCStack(make_stack(grpc_config(), start=False, name="drain"))
+    """SIGTERM to the gRPC process serving the port itself: in-flight calls finish, health says NOT_SERVING, new
+    calls are UNAVAILABLE."""
+    s = GRPCStack(make_stack(grpc_config(through_nginx=False), start=False, name="drain"))
     s.start()
     pids = s.grpc_pids()
     assert len(pids) == 1, f"expected one gRPC process, found {pids}"
@@ -662,6 +665,39 @@ def test_graceful_drain(make_stack):
     ch.close()
 
 
+def test_grpc_process_restart_behind_nginx_spares_model_infer(make_stack):
+    """Behind nginx, SIGTERM to the gRPC process drains what it serves (health turns NOT_SERVING and the Watch
+    ends), it exits 0 and the master starts it again, while a ModelInfer in flight through nginx finishes and new
+    ones keep being answered by the workers."""
+    s = GRPCStack(make_stack(grpc_config(), start=False, name="drainfront"))
+    s.start()
+    pids = s.grpc_pids()
+    assert len(pids) == 1, f"expected one gRPC process, found {pids}"
+    ch = grpc.insecure_channel(s.target, options=GRPC_OPTIONS)
+    stub = pbg.GRPCInferenceServiceStub(ch)
+    slow = typed_request("sleep", [("x", "INT32", [1], [3])])
+    slow.parameters["delay_ms"].int64_param = 1500
+    future = stub.ModelInfer.future(slow, timeout=30)
+    wch, watch = health_watch(s.target)
+    assert next(watch) == SERVING
+    time.sleep(0.3)
+    os.kill(pids[0], signal.SIGTERM)
+    assert next(watch) == NOT_SERVING
+    for k in range(5):  # ModelInfer does not go through the gRPC process
+        assert stub.ModelInfer(typed_request("echo", [("x", "INT32", [1], [k])]), timeout=10) \
+            .outputs[0].contents.int_contents == [k]
+    assert future.result(timeout=30).outputs[0].contents.int_contents == [3]
+    deadline = time.monotonic() + 10
+    while u.pid_alive(pids[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not u.pid_alive(pids[0]), "the gRPC process did not exit after draining"
+    wait_grpc_ready(s.target, 30)  # the master started it again: health and metadata answer
+    assert health_check(s.target) == SERVING
+    assert s.grpc_pids() and s.grpc_pids() != pids
+    wch.close()
+    ch.close()
+
+
 def test_master_stop_waits_for_grpc_calls(make_stack):
     """Stopping the whole server lets an in-flight gRPC call finish, and everything exits cleanly."""
     s = GRPCStack(make_stack(grpc_config(), start=False, name="stopgrpc"))
@@ -678,9 +714,11 @@ def test_master_stop_waits_for_grpc_calls(make_stack):
     ch.close()
 
 
-def test_overload_is_unavailable_not_a_hang(make_stack):
-    """All call slots busy past [grpc] queue_timeout: UNAVAILABLE with a clear message, the busy call still succeeds."""
-    cfg = grpc_config(max_concurrent_calls=1, queue_timeout=0.5)
+@pytest.mark.parametrize("through_nginx", [True, False], ids=["through-nginx", "grpc-process"])
+def test_overload_is_unavailable_not_a_hang(make_stack, through_nginx):
+    """All call slots busy past [grpc] queue_timeout: UNAVAILABLE with a clear message, the busy call still succeeds.
+    (Through nginx, the limit is nginx's limit_conn on ModelInfer, which refuses at once.)"""
+    cfg = grpc_config(max_concurrent_calls=1, queue_timeout=0.5, through_nginx=through_nginx)
     cfg["server"]["workers"] = 1
     s = GRPCStack(make_stack(cfg, start=False, name="overload"))
     try:

@@ -20,7 +20,8 @@ struct GRPCAccessLog: Sendable {
         guard logger.logLevel <= .info else { return }
         let elapsed = NIODeadline.now() - started
         let seconds = Double(elapsed.nanoseconds) / 1e9
-        let address = peer?.ipAddress ?? "-"
+        // Behind nginx the peer is nginx on a Unix socket; nginx names the client in X-Real-IP.
+        let address = peer?.ipAddress ?? metadata.first(name: "x-real-ip") ?? "-"
         if let format {
             let entry = AccessLogEntry(
                 remoteAddress: address, method: "POST", path: path, query: "", protocolName: "HTTP/2.0",

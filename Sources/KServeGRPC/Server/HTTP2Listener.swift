@@ -40,15 +40,28 @@ final class HTTP2Listener: Sendable {
         self.registry = registry
     }
 
-    /// Binds `host:port` and starts accepting connections.
+    /// Where the listener accepts connections.
+    enum Address: Sendable, CustomStringConvertible {
+        /// `[grpc] host:port`, when the gRPC process serves the port itself.
+        case tcp(host: String, port: Int)
+        /// A Unix socket (created afresh), when nginx fronts the port and passes calls here.
+        case unix(path: String)
+
+        var description: String {
+            switch self {
+            case .tcp(let host, let port): return "\(host):\(port)"
+            case .unix(let path): return "unix:\(path)"
+            }
+        }
+    }
+
+    /// Binds `address` and starts accepting connections.
     static func bind(
-        host: String, port: Int, settings: Settings, services: GRPCServices, group: any EventLoopGroup
+        _ address: Address, settings: Settings, services: GRPCServices, group: any EventLoopGroup
     ) async throws -> HTTP2Listener {
         let registry = ConnectionRegistry()
-        let bootstrap = ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.recvAllocator, value: largeReads)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -56,7 +69,16 @@ final class HTTP2Listener: Sendable {
                     registry.add(channel)
                 }
             }
-        let channel = try await bootstrap.bind(host: host, port: port).get()
+        let channel: any Channel
+        switch address {
+        case .tcp(let host, let port):
+            bootstrap = bootstrap
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        case .unix(let path):
+            channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        }
         return HTTP2Listener(serverChannel: channel, registry: registry)
     }
 

@@ -72,6 +72,8 @@ final class FastCGIServer: @unchecked Sendable {
     let router: RESTRouter
     /// Largest protobuf body accepted from the gRPC process (`[grpc] max_message_size`).
     var grpcMaxMessageSize: Int = 64 << 20
+    /// The limits of the gRPC calls nginx's HTTP/2 listener passes straight here (`[grpc]`).
+    var grpcWire = GRPCWireCall(maxReceive: 64 << 20, maxSend: 64 << 20)
     let threads: Int
     let maxBodySize: Int
     let logger: Logger
@@ -213,10 +215,19 @@ final class FastCGIServer: @unchecked Sendable {
         let response: HTTPResponse
         var consumed = false
         let length = headers["content-length"].flatMap { Int($0) } ?? 0
-        // Calls forwarded by the gRPC process carry KSERVE_PROTOCOL=grpc and a protobuf body.
-        let isGRPC = param(GRPCBridgeContract.protocolParameter, envp) == GRPCBridgeContract.protocolValue
-        let limit = isGRPC ? max(maxBodySize, grpcMaxMessageSize) : maxBodySize
-        if length > limit {
+        // Calls forwarded by the gRPC process carry KSERVE_PROTOCOL=grpc and a protobuf body; calls from nginx's
+        // HTTP/2 listener carry KSERVE_PROTOCOL=grpc-wire and the gRPC wire body (a 5-byte prefix, the message).
+        let protocolName = param(GRPCBridgeContract.protocolParameter, envp)
+        let isGRPC = protocolName == GRPCBridgeContract.protocolValue
+        let isWire = protocolName == GRPCWireContract.protocolValue
+        let limit = isGRPC ? max(maxBodySize, grpcMaxMessageSize) : isWire ? grpcWire.maxReceive + 5 : maxBodySize
+        var wireOutcome: GRPCWireCall.Outcome?
+        if isWire && length > limit {
+            // nginx refuses these first (client_max_body_size); a direct FastCGI client gets the same status.
+            let outcome = grpcWire.tooLarge(messageBytes: length - 5, path: path)
+            wireOutcome = outcome
+            response = outcome.response
+        } else if length > limit {
             response = .error(KServeError(.payloadTooLarge, "Request body of \(length) bytes exceeds the limit of \(limit) bytes."))
         } else if length < 0 {
             response = .error(.invalidInput("Invalid Content-Length."))
@@ -224,7 +235,13 @@ final class FastCGIServer: @unchecked Sendable {
             let body = readBody(request.pointee.in, length: length)
             consumed = body.count == length
             let httpRequest = HTTPRequest(method: method, path: path, query: query, headers: headers, body: body)
-            if isGRPC {
+            if isWire {
+                let outcome = executor.run { [grpcWire] in
+                    await grpcWire.answer(httpRequest, dataPlane: self.router.dataPlane, started: start, clock: monotonicSeconds)
+                }
+                wireOutcome = outcome
+                response = outcome.response
+            } else if isGRPC {
                 let router = self.router
                 response = executor.run {
                     await router.dataPlane.synchronize()
@@ -235,8 +252,25 @@ final class FastCGIServer: @unchecked Sendable {
             }
         }
         let (status, bytes) = write(response, to: request.pointee.out, of: request, executor: executor)
-        // A call forwarded by the gRPC process is logged there (with the client's address), not here.
-        if accessLog && !isGRPC {
+        // A call forwarded by the gRPC process is logged there (with the client's address), not here; a call from
+        // nginx's HTTP/2 listener is logged here as the gRPC process logs its calls.
+        if accessLog, let wireOutcome, let code = wireOutcome.code {
+            let seconds = monotonicSeconds() - start
+            let address = param("REMOTE_ADDR", envp) ?? "-"
+            if let format = accessLogFormat {
+                let entry = AccessLogEntry(
+                    remoteAddress: address, method: "POST", path: path, query: "", protocolName: "HTTP/2.0",
+                    status: String(code), bodyBytes: wireOutcome.messageBytes, duration: seconds,
+                    startTime: wallClockSeconds() - Int(seconds.rounded(.down)))
+                let line = format.render(entry, requestHeader: { headers[$0] }, responseHeader: { name in
+                    name == "grpc-status" ? String(code) : nil
+                })
+                logger.info("\(line)")
+            } else {
+                let status = code == 0 ? "ok" : GRPCWireContract.statusName(code).lowercased()
+                logger.info("\(address) grpc method: \(path) \(status) \(wireOutcome.messageBytes)B \(formatMillis(seconds * 1000))ms")
+            }
+        } else if accessLog && !isGRPC {
             let seconds = monotonicSeconds() - start
             let address = param("REMOTE_ADDR", envp) ?? "-"
             if let format = accessLogFormat {

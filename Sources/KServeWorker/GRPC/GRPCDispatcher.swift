@@ -24,6 +24,26 @@ import SwiftProtobuf
 ///   - dataPlane: this worker's data plane.
 /// - Returns: the FastCGI answer; never throws.
 public func handleGRPC(_ request: HTTPRequest, dataPlane: DataPlane) async -> HTTPResponse {
+    switch await answerGRPC(request, message: request.body[...], dataPlane: dataPlane) {
+    case .success(let parts):
+        return HTTPResponse(status: 200, headers: [("Content-Type", GRPCBridgeContract.contentType)], body: .parts(parts))
+    case .failure(let error):
+        return .error(error, headers: [(GRPCBridgeContract.statusHeader, String(error.grpcStatusCode))])
+    }
+}
+
+/// Runs one `inference.GRPCInferenceService` call, whichever way it came (the gRPC process's bridge or nginx's
+/// HTTP/2 listener).
+///
+/// - Parameters:
+///   - request: the call: its path names the RPC, its headers are the metadata.
+///   - message: the serialized request message (a slice of the request body: nothing is copied).
+///   - dataPlane: this worker's data plane.
+/// - Returns: the serialized response message in parts, or the error the call ends with (the registered
+///   exception handler has seen every 5xx one).
+func answerGRPC(
+    _ request: HTTPRequest, message: ArraySlice<UInt8>, dataPlane: DataPlane
+) async -> Result<[ArraySlice<UInt8>], KServeError> {
     do {
         guard let rpc = InferenceRPC(path: request.path) else {
             throw KServeError(.notImplemented, "Method not found: \(request.path)")
@@ -32,16 +52,14 @@ public func handleGRPC(_ request: HTTPRequest, dataPlane: DataPlane) async -> HT
             throw KServeError(.methodNotAllowed, "gRPC calls are forwarded with POST, not \(request.method)")
         }
         await dataPlane.synchronize()
-        let dispatcher = GRPCDispatcher(dataPlane: dataPlane, request: request)
-        let body: HTTPResponse.Body = rpc == .modelInfer ? .parts(try await dispatcher.infer()) : .bytes(try await dispatcher.answer(rpc))
-        return HTTPResponse(status: 200, headers: [("Content-Type", GRPCBridgeContract.contentType)], body: body)
+        let dispatcher = GRPCDispatcher(dataPlane: dataPlane, request: request, message: message)
+        return .success(rpc == .modelInfer ? try await dispatcher.infer() : [try await dispatcher.answer(rpc)[...]])
     } catch let error as KServeError {
         if error.httpStatus >= 500 { dataPlane.options.exceptionHandler?(error, request.path) }
-        return .error(error, headers: [(GRPCBridgeContract.statusHeader, String(error.grpcStatusCode))])
+        return .failure(error)
     } catch {
         dataPlane.options.exceptionHandler?(error, request.path)
-        let wrapped = KServeError(.internalError, "\(type(of: error)) : \(error)")
-        return .error(wrapped, headers: [(GRPCBridgeContract.statusHeader, String(wrapped.grpcStatusCode))])
+        return .failure(KServeError(.internalError, "\(type(of: error)) : \(error)"))
     }
 }
 
@@ -49,6 +67,8 @@ public func handleGRPC(_ request: HTTPRequest, dataPlane: DataPlane) async -> HT
 private struct GRPCDispatcher {
     let dataPlane: DataPlane
     let request: HTTPRequest
+    /// The serialized request message.
+    let message: ArraySlice<UInt8>
 
     func answer(_ rpc: InferenceRPC) async throws -> [UInt8] {
         let dp = dataPlane
@@ -124,7 +144,7 @@ private struct GRPCDispatcher {
         let message: Inference_ModelInferRequest
         let raw: [ArraySlice<UInt8>]
         do {
-            (message, raw) = try InferRequest.decodeGRPC(serialized: request.body[...])
+            (message, raw) = try InferRequest.decodeGRPC(serialized: self.message)
         } catch {
             throw KServeError.invalidInput("ModelInfer: the request is not a valid \(Inference_ModelInferRequest.protoMessageName) message (\(error))")
         }
@@ -149,7 +169,7 @@ private struct GRPCDispatcher {
 
     private func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ rpc: InferenceRPC) throws -> M {
         do {
-            return try M(serializedBytes: request.body)
+            return try M(serializedBytes: message)
         } catch {
             throw KServeError.invalidInput("\(rpc.rawValue): the request is not a valid \(M.protoMessageName) message (\(error))")
         }
