@@ -2,6 +2,7 @@
 the gRPC process alone and the sequential p50: a load-independent measure (CPU seconds, not wall time).
 
     KSERVE_BIN=.build/release/kserve-master .venv/bin/python Tests/bench/grpc_cpu.py [--calls 2000] [--env K=V]
+        [--through-nginx true|false]
 
 Reads utime+stime from /proc/PID/stat of each process before and after N sequential ModelInfer calls on one
 channel (the client is excluded).
@@ -86,10 +87,13 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--big-calls", type=int, default=40)
     ap.add_argument("--env", action="append", default=[])
+    ap.add_argument("--through-nginx", choices=["true", "false"], default="true",
+                    help="[grpc] through_nginx: ModelInfer via nginx's HTTP/2 listener (default) or the gRPC process")
     a = ap.parse_args()
     cfg = u.default_config()
     cfg["server"]["log_level"] = "warning"
-    cfg["grpc"] = {"enable": True, "host": "127.0.0.1", "port": u.free_port(), "max_message_size": "16m"}
+    cfg["grpc"] = {"enable": True, "host": "127.0.0.1", "port": u.free_port(), "max_message_size": "16m",
+                   "through_nginx": a.through_nginx == "true"}
     env = dict(kv.split("=", 1) for kv in a.env)
     with tempfile.TemporaryDirectory() as d:
         s = u.Stack(Path(d), config=cfg, env=env).start()

@@ -639,6 +639,10 @@ class CeilingServer(Server):
         (self.run / "nginx" / "logs").mkdir(parents=True, exist_ok=True)
         if locations.exists():
             (self.run / "kserve-locations.conf").write_text(move(locations.read_text()))
+        # The ceiling serves REST only: our gRPC server block (nginx's HTTP/2 listener) is left out.
+        text = "\n".join("    # (gRPC server block left out: the ceiling serves REST only)"
+                          if line.strip().startswith("include") and "kserve-grpc.conf" in line else line
+                          for line in text.split("\n"))
         out = self.run / "nginx.conf"
         out.write_text(move(text))
         self.config_origin = f"our master's rendered {main.name}, moved to this port and socket"
@@ -669,6 +673,7 @@ class CeilingServer(Server):
             "fastcgi_read_timeout": "300s",
             "status_path": "/.kserve-status-off",
             "status_snapshot": nginx_escape(str(run / "status.json")),
+            "grpc_server": "# (gRPC is not served by the ceiling)",
         }
         if locations_template.exists():
             (run / "kserve-locations.conf").write_text(
