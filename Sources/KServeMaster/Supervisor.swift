@@ -447,6 +447,10 @@ final class Supervisor {
         if old.socketPath != new.socketPath { keys.append("[server] socket") }
         if old.http.nginx != new.http.nginx { keys.append("[http] nginx") }
         if old.http.nginxBinary != new.http.nginxBinary { keys.append("[http] nginx_binary") }
+        // Who holds the gRPC port (nginx or the gRPC process) cannot change hands while both run.
+        if NginxConfig.grpcThroughNginx(old) != NginxConfig.grpcThroughNginx(new) && old.grpc.enable && new.grpc.enable {
+            keys.append("[grpc] through_nginx")
+        }
         return keys
     }
 

@@ -66,7 +66,7 @@ struct GRPCWireCallTests {
         let (dp, echo) = await GRPCDispatcherTests.makeDataPlane()
         let outcome = await Self.answer(
             Self.request(Self.framed(try Self.echoRequest([4, 5])),
-                         headers: ["x-trace": "t1", "grpc-timeout": "10S", "te": "trailers"]),
+                         headers: ["x-trace": "t1", "grpc-timeout": "10S", "te": "trailers", "x-blob-bin": "AAE="]),
             dataPlane: dp)
         #expect(outcome.code == 0)
         #expect(outcome.response.status == 200)
@@ -80,6 +80,7 @@ struct GRPCWireCallTests {
         // The model sees the call's metadata, not the transport's headers.
         #expect(echo.seenHeaders.value["x-trace"] == "t1")
         #expect(echo.seenHeaders.value["grpc-timeout"] == nil && echo.seenHeaders.value["te"] == nil)
+        #expect(echo.seenHeaders.value["x-blob-bin"] == nil && echo.seenHeaders.value["content-type"] == nil)
     }
 
     @Test("Errors are status 200 without a body, the code and the percent-encoded message as headers")

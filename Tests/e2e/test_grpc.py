@@ -698,6 +698,39 @@ def test_grpc_process_restart_behind_nginx_spares_model_infer(make_stack):
     ch.close()
 
 
+def test_request_timeout_and_nginx_errors_are_grpc_statuses(make_stack):
+    """Behind nginx, nginx's own answers are gRPC statuses with messages, never bare HTTP errors: [server]
+    request_timeout passing is DEADLINE_EXCEEDED (and the worker is replaced), a message over the receive limit
+    is RESOURCE_EXHAUSTED naming the key; and ModelInfer goes on while the gRPC process is stopped."""
+    cfg = grpc_config(max_message_size="1m")
+    cfg["server"]["request_timeout"] = 1
+    s = GRPCStack(make_stack(cfg, start=False, name="nginxerrors"))
+    s.start()
+    ch = grpc.insecure_channel(s.target, options=GRPC_OPTIONS)
+    stub = pbg.GRPCInferenceServiceStub(ch)
+    try:
+        slow = typed_request("sleep", [("x", "INT32", [1], [1])])
+        slow.parameters["delay_ms"].int64_param = 4000
+        start = time.monotonic()
+        expect_rpc_error(lambda: stub.ModelInfer(slow, timeout=30), grpc.StatusCode.DEADLINE_EXCEEDED,
+                         contains="request_timeout")
+        assert time.monotonic() - start < 3.5
+        big = raw_request("echo", [("x", "UINT8", [2 << 20], b"\0" * (2 << 20))])
+        expect_rpc_error(lambda: stub.ModelInfer(big, timeout=30), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         contains="max_receive_message_length")
+        for p in s.grpc_pids():
+            os.kill(p, signal.SIGSTOP)  # the gRPC process stops answering: nginx cannot reach it in time
+        try:
+            assert stub.ModelInfer(typed_request("echo", [("x", "INT32", [1], [6])]), timeout=10) \
+                .outputs[0].contents.int_contents == [6]
+        finally:
+            for p in s.grpc_pids():
+                os.kill(p, signal.SIGCONT)
+        assert stub.ServerLive(pb.ServerLiveRequest(), timeout=10).live
+    finally:
+        ch.close()
+
+
 def test_master_stop_waits_for_grpc_calls(make_stack):
     """Stopping the whole server lets an in-flight gRPC call finish, and everything exits cleanly."""
     s = GRPCStack(make_stack(grpc_config(), start=False, name="stopgrpc"))

@@ -54,9 +54,10 @@ struct GRPCWireCall {
         case .failure(let status): return failure(status.code, status.message)
         case .success(let bytes): message = bytes
         }
-        // The model sees the call's metadata, not the transport's own headers (as through the gRPC process).
+        // The model sees the call's metadata as through the gRPC process: not the transport's own headers, not
+        // binary (`-bin`) metadata.
         var call = request
-        for key in request.headers.keys where key.hasPrefix("grpc-") || key == "te" { call.headers[key] = nil }
+        for key in request.headers.keys where Self.isTransportHeader(key) { call.headers[key] = nil }
         let result = await answerGRPC(call, message: message, dataPlane: dataPlane)
         if let text = request.headers["grpc-timeout"], let timeout = GRPCWireContract.timeout(text) {
             let (seconds, attoseconds) = timeout.components
@@ -83,6 +84,12 @@ struct GRPCWireCall {
                 body: .parts([prefix[...]] + parts))
             return Outcome(response: response, code: 0, messageBytes: length)
         }
+    }
+
+    /// `grpc-*`, `-bin` metadata and the HTTP/2 transport's headers, which are not the call's metadata.
+    static func isTransportHeader(_ key: String) -> Bool {
+        key.hasPrefix("grpc-") || key.hasSuffix("-bin")
+            || ["te", "content-type", "content-length", "connection", "host"].contains(key)
     }
 
     /// A status carried by the request's own framing.
