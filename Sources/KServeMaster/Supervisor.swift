@@ -213,7 +213,7 @@ final class Supervisor {
             switch child.role {
             case .worker:
                 scoreboard.claim(child.id, generation: child.generation)
-                let env = environment + snapshotEnvironment + [
+                let env = Self.withWorkerMallocTuning(environment) + snapshotEnvironment + [
                     "\(KServeProcessContract.roleVariable)=\(KServeProcessContract.workerRole)",
                     "\(KServeProcessContract.listenFDVariable)=\(KServeProcessContract.listenFD)",
                     "\(KServeProcessContract.workerIDVariable)=\(child.id)",
@@ -438,6 +438,24 @@ final class Supervisor {
         reload = Reload(old: old, waitingFor: nil)
         logger.notice(
             "reload accepted (generation \(generation)): replacing \(old.count) worker(s), new before old, with \(target)")
+    }
+
+    /// glibc's per-thread cache of freed small blocks for the workers: 200 blocks per size instead of 7.
+    ///
+    /// A request allocates and frees more than 7 blocks of some sizes (strings, arrays, the task, JSON values);
+    /// past the seventh they went back to the arena, and the next large allocation (libfcgi's 8 KB stream buffers
+    /// of every request) consolidated them again. Measured (release, v1 small JSON, 16 connections, four
+    /// alternating pairs): worker CPU per request 33-37 µs against 36-42 µs, throughput +4-10%; RSS after 120,000
+    /// requests unchanged. A `glibc.malloc.tcache_count` the user put in `GLIBC_TUNABLES` is kept.
+    static func withWorkerMallocTuning(_ environment: [String]) -> [String] {
+        let setting = "glibc.malloc.tcache_count=200"
+        guard let index = environment.firstIndex(where: { $0.hasPrefix("GLIBC_TUNABLES=") }) else {
+            return environment + ["GLIBC_TUNABLES=\(setting)"]
+        }
+        if environment[index].contains("glibc.malloc.tcache_count=") { return environment }
+        var out = environment
+        out[index] += out[index] == "GLIBC_TUNABLES=" ? setting : ":" + setting
+        return out
     }
 
     /// The keys whose change needs a restart (the socket, the run folder, and whether the master runs nginx).

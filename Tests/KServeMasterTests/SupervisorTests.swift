@@ -30,6 +30,16 @@ struct SupervisorTests {
         #expect(restarts < 15)
     }
 
+    @Test("Workers get glibc's larger thread cache, merged with the user's GLIBC_TUNABLES, never overriding theirs")
+    func workerMallocTuning() {
+        #expect(Supervisor.withWorkerMallocTuning(["A=1"]) == ["A=1", "GLIBC_TUNABLES=glibc.malloc.tcache_count=200"])
+        #expect(Supervisor.withWorkerMallocTuning(["GLIBC_TUNABLES=glibc.malloc.arena_max=2", "B=2"])
+            == ["GLIBC_TUNABLES=glibc.malloc.arena_max=2:glibc.malloc.tcache_count=200", "B=2"])
+        #expect(Supervisor.withWorkerMallocTuning(["GLIBC_TUNABLES=glibc.malloc.tcache_count=7"])
+            == ["GLIBC_TUNABLES=glibc.malloc.tcache_count=7"])
+        #expect(Supervisor.withWorkerMallocTuning(["GLIBC_TUNABLES="]) == ["GLIBC_TUNABLES=glibc.malloc.tcache_count=200"])
+    }
+
     @Test("Keys that need a restart are named; the rest reload")
     func restartOnlyKeys() throws {
         let a = try ServerConfig.parse(toml: "[server]\nworkers = 2", path: "/etc/k/k.conf")
