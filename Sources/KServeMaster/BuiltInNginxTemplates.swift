@@ -171,8 +171,6 @@ location = /.kserve-nginx-error/504 { internal; default_type application/json; r
 # readiness, metadata, the repository) goes to the gRPC process on its Unix socket. Errors nginx generates itself
 # are answered as gRPC statuses, never as HTTP errors.
 
-limit_conn_zone $server_port zone=kserve_grpc_calls:1m;
-
 server {
     listen {{grpc_listen}} http2;
     server_name _;
@@ -182,9 +180,11 @@ server {
     client_body_buffer_size 16m;    # messages up to 16 MiB stay in memory, larger spill to disk
     large_client_header_buffers 4 {{large_header_buffer}};   # [limits] max_header_length
 
-    location = /inference.GRPCInferenceService/ModelInfer {
+    # ModelInfer's path; with [grpc] max_concurrent_calls set (or --max_threads), a path no client calls, so that
+    # ModelInfer goes to the gRPC process too, which keeps that limit as KServe keeps --max_threads: calls beyond it
+    # wait for a slot (up to [grpc] queue_timeout) instead of being refused.
+    location = {{grpc_fastcgi_path}} {
         fastcgi_pass "unix:{{socket_path}}";
-        {{grpc_call_limit}}
 
         # As for REST: no upstream keep-alive (a kept connection pins a worker), the whole message read before a
         # worker is bothered, the answer buffered so the worker is free at once.
@@ -220,7 +220,7 @@ server {
         error_page 413 = /.kserve-grpc-error/413;
         error_page 500 = /.kserve-grpc-error/500;
         error_page 502 = /.kserve-grpc-error/502;
-        error_page 503 = /.kserve-grpc-error/503;
+        error_page 503 = /.kserve-grpc-error/502;
         error_page 504 = /.kserve-grpc-error/504;
     }
 
@@ -240,7 +240,6 @@ server {
     location = /.kserve-grpc-error/413 { internal; default_type application/grpc; add_trailer grpc-status 8 always; add_trailer grpc-message "the request message is larger than the server's limit of {{grpc_max_receive}} bytes ([grpc] max_receive_message_length / max_message_size, --grpc_max_receive_message_length)" always; return 200 ""; }
     location = /.kserve-grpc-error/500 { internal; default_type application/grpc; add_trailer grpc-status 13 always; add_trailer grpc-message "internal error in nginx" always; return 200 ""; }
     location = /.kserve-grpc-error/502 { internal; default_type application/grpc; add_trailer grpc-status 14 always; add_trailer grpc-message "no model worker answered the call: it exited or crashed during the call, none is running, or the workers' accept queue is full; retry the call" always; return 200 ""; }
-    location = /.kserve-grpc-error/503 { internal; default_type application/grpc; add_trailer grpc-status 14 always; add_trailer grpc-message "all {{grpc_max_concurrent_calls}} gRPC call slots ([grpc] max_concurrent_calls) are busy; the server is overloaded, retry later" always; return 200 ""; }
     location = /.kserve-grpc-error/504 { internal; default_type application/grpc; add_trailer grpc-status 4 always; add_trailer grpc-message "the model worker did not answer in time ([server] request_timeout)" always; return 200 ""; }
     location = /.kserve-grpc-error/502-grpc { internal; default_type application/grpc; add_trailer grpc-status 14 always; add_trailer grpc-message "the gRPC server process is not running (starting, restarting or stopping); retry the call" always; return 200 ""; }
     location = /.kserve-grpc-error/504-grpc { internal; default_type application/grpc; add_trailer grpc-status 4 always; add_trailer grpc-message "the gRPC server process did not answer in time" always; return 200 ""; }

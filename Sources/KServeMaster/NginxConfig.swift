@@ -61,6 +61,7 @@ struct NginxConfig {
         config: ServerConfig, runningAsRoot: Bool, locationsPath: String? = nil, grpcPath: String? = nil
     ) -> [String: String] {
         let fronted = Self.grpcThroughNginx(config)
+        // An explicit call limit is the gRPC process's (with its queue): ModelInfer then goes there too.
         let calls = config.grpc.maxConcurrentCalls
         return [
             "user_line": runningAsRoot
@@ -79,10 +80,7 @@ struct NginxConfig {
             "grpc_max_receive": String(config.grpc.receiveLimit),
             "grpc_max_request_body": String(config.grpc.receiveLimit + 5),
             "grpc_backend_socket": Self.escape(config.grpcBackendSocketPath),
-            "grpc_max_concurrent_calls": String(calls),
-            "grpc_call_limit": calls > 0
-                ? "limit_conn kserve_grpc_calls \(calls);  # [grpc] max_concurrent_calls; more at once: UNAVAILABLE"
-                : "# no call limit ([grpc] max_concurrent_calls = 0): calls queue for the workers like REST requests",
+            "grpc_fastcgi_path": calls > 0 ? "/.kserve-model-infer-through-the-grpc-process" : InferenceRPCPath.modelInfer,
             "socket_path": Self.escape(config.socketPath),
             "locations_file": Self.escape(locationsPath ?? self.locationsPath),
             "client_max_body_size": String(config.http.maxBodySize),
@@ -227,6 +225,11 @@ struct NginxConfig {
         default: return "warn"
         }
     }
+}
+
+/// The gRPC path of ModelInfer (the master does not link the protobuf module).
+enum InferenceRPCPath {
+    static let modelInfer = "/inference.GRPCInferenceService/ModelInfer"
 }
 
 /// The folder part of a path.

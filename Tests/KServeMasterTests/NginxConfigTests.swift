@@ -108,8 +108,12 @@ struct NginxConfigTests {
         #expect(!grpc.contains("{{"))
         #expect(grpc.contains("listen 127.0.0.1:18998 http2;"))
         #expect(grpc.contains("client_max_body_size 1005;"))  // the limit + the 5-byte prefix
-        #expect(grpc.contains("limit_conn kserve_grpc_calls 7;"))
-        #expect(grpc.contains("location = /inference.GRPCInferenceService/ModelInfer {"))
+        // An explicit call limit is kept by the gRPC process (with its queue): ModelInfer goes there too.
+        #expect(!grpc.contains("location = /inference.GRPCInferenceService/ModelInfer {"))
+        #expect(grpc.contains("location = /.kserve-model-infer-through-the-grpc-process {"))
+        config.grpc.maxConcurrentCalls = 0
+        let unlimited = try #require(try files.renderTexts(config: config, runningAsRoot: false).grpc)
+        #expect(unlimited.contains("location = /inference.GRPCInferenceService/ModelInfer {"))
         #expect(grpc.contains("fastcgi_param KSERVE_PROTOCOL   grpc-wire;"))
         #expect(grpc.contains("grpc_pass \"unix:\(config.grpcBackendSocketPath)\";"))
         #expect(grpc.contains("add_trailer grpc-status $upstream_http_grpc_status always;"))

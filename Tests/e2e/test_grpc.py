@@ -750,7 +750,7 @@ def test_master_stop_waits_for_grpc_calls(make_stack):
 @pytest.mark.parametrize("through_nginx", [True, False], ids=["through-nginx", "grpc-process"])
 def test_overload_is_unavailable_not_a_hang(make_stack, through_nginx):
     """All call slots busy past [grpc] queue_timeout: UNAVAILABLE with a clear message, the busy call still succeeds.
-    (Through nginx, the limit is nginx's limit_conn on ModelInfer, which refuses at once.)"""
+    (Behind nginx, an explicit limit sends ModelInfer to the gRPC process, whose limiter keeps it.)"""
     cfg = grpc_config(max_concurrent_calls=1, queue_timeout=0.5, through_nginx=through_nginx)
     cfg["server"]["workers"] = 1
     s = GRPCStack(make_stack(cfg, start=False, name="overload"))
