@@ -1558,7 +1558,7 @@ def write_markdown(path: Path, chart: Path, info: dict, args, plan, results, ser
         "HTTP/2 connection), h2load (nghttp2, the sequential latency runs); all on 127.0.0.1",
         f"- Each run: {args.warmup:g} s warm-up (discarded), then {args.seconds:g} s measured; c = concurrent "
         "connections (HTTP) or calls in flight (gRPC); closed loop",
-        f"- Servers: ours = kserve-master (echo model, {args.workers} workers, nginx, gRPC process); KServe 0.21 = "
+        f"- Servers: ours = kserve-master (echo model, {args.workers} workers, nginx for REST and for gRPC ModelInfer over HTTP/2, the gRPC process behind it for the other methods); KServe 0.21 = "
         f"Tests/bench/kserve_echo.py `--workers {args.workers}` (its defaults otherwise); ceiling = "
         f"{args.workers} C libfcgi responders (Tests/bench/fcgi_ceiling.c) behind nginx from the same template",
     ]
