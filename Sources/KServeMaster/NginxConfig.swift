@@ -50,6 +50,9 @@ struct NginxConfig {
         return POSIX.readSmallFile(templatePath, limit: 1 << 20)?.contains("{{grpc_server}}") ?? false
     }
 
+    /// The gRPC path of ModelInfer (the master does not link the protobuf module).
+    static let modelInferPath = "/inference.GRPCInferenceService/ModelInfer"
+
     /// `host:port` for nginx's `listen` (IPv6 addresses bracketed).
     static func listenAddress(_ host: String, _ port: Int) -> String {
         let listenHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
@@ -57,10 +60,12 @@ struct NginxConfig {
     }
 
     /// The placeholder values for `config`.
+    /// - Parameter fronted: ``grpcThroughNginx(_:)`` when the caller has it (it reads a custom template).
     func values(
-        config: ServerConfig, runningAsRoot: Bool, locationsPath: String? = nil, grpcPath: String? = nil
+        config: ServerConfig, runningAsRoot: Bool, locationsPath: String? = nil, grpcPath: String? = nil,
+        fronted: Bool? = nil
     ) -> [String: String] {
-        let fronted = Self.grpcThroughNginx(config)
+        let fronted = fronted ?? Self.grpcThroughNginx(config)
         // An explicit call limit is the gRPC process's (with its queue): ModelInfer then goes there too.
         let calls = config.grpc.maxConcurrentCalls
         return [
@@ -80,7 +85,7 @@ struct NginxConfig {
             "grpc_max_receive": String(config.grpc.receiveLimit),
             "grpc_max_request_body": String(config.grpc.receiveLimit + 5),
             "grpc_backend_socket": Self.escape(config.grpcBackendSocketPath),
-            "grpc_fastcgi_path": calls > 0 ? "/.kserve-model-infer-through-the-grpc-process" : InferenceRPCPath.modelInfer,
+            "grpc_fastcgi_path": calls > 0 ? "/.kserve-model-infer-through-the-grpc-process" : Self.modelInferPath,
             "socket_path": Self.escape(config.socketPath),
             "locations_file": Self.escape(locationsPath ?? self.locationsPath),
             "client_max_body_size": String(config.http.maxBodySize),
@@ -98,11 +103,13 @@ struct NginxConfig {
     func renderTexts(config: ServerConfig, runningAsRoot: Bool, locationsPath: String? = nil, grpcPath: String? = nil) throws
         -> (main: String?, locations: String?, grpc: String?)
     {
-        let values = values(config: config, runningAsRoot: runningAsRoot, locationsPath: locationsPath, grpcPath: grpcPath)
+        let fronted = Self.grpcThroughNginx(config)
+        let values = values(
+            config: config, runningAsRoot: runningAsRoot, locationsPath: locationsPath, grpcPath: grpcPath, fronted: fronted)
         var main: String?
         var locations: String?
         var grpc: String?
-        if Self.grpcThroughNginx(config) {
+        if fronted {
             // kserve-grpc.conf beside a custom main template, else the built-in one.
             let custom = config.nginxTemplatePath.map { PathUtilitiesLite.dirname($0) + "/kserve-grpc.conf" }
             if let custom, access(custom, R_OK) == 0, let text = POSIX.readSmallFile(custom, limit: 1 << 20) {
@@ -225,11 +232,6 @@ struct NginxConfig {
         default: return "warn"
         }
     }
-}
-
-/// The gRPC path of ModelInfer (the master does not link the protobuf module).
-enum InferenceRPCPath {
-    static let modelInfer = "/inference.GRPCInferenceService/ModelInfer"
 }
 
 /// The folder part of a path.

@@ -210,6 +210,7 @@ final class Supervisor {
         }
         do {
             let pid: pid_t
+            var grpcListen = ""  // the gRPC process's address, for the log line
             switch child.role {
             case .worker:
                 scoreboard.claim(child.id, generation: child.generation)
@@ -237,17 +238,21 @@ final class Supervisor {
                 pid = try nginx.spawn(environment: environment, masterPID: masterPID)
                 scoreboard.nginxPID = UInt64(pid)
             case .grpc:
+                let fronted = NginxConfig.grpcThroughNginx(config)
                 let env = environment + snapshotEnvironment + [
                     "\(KServeProcessContract.roleVariable)=\(KServeProcessContract.grpcRole)",
                     "\(KServeProcessContract.masterPIDVariable)=\(masterPID)",
                     "\(KServeProcessContract.parentDeathSignalVariable)=\(SIGTERM):\(masterPID)",
                     // nginx holds the port and passes the calls it does not send to the workers to this socket.
-                    "\(KServeProcessContract.grpcUnixSocketVariable)=\(NginxConfig.grpcThroughNginx(config) ? config.grpcBackendSocketPath : "")",
+                    "\(KServeProcessContract.grpcUnixSocketVariable)=\(fronted ? config.grpcBackendSocketPath : "")",
                 ]
                 pid = try Spawner.spawn(
                     path: "/proc/self/exe", arguments: arguments.isEmpty ? [executable] : arguments,
                     environment: env, descriptors: [], closeFrom: 3)
                 scoreboard.grpcPID = UInt64(pid)
+                grpcListen = fronted
+                    ? "unix:\(config.grpcBackendSocketPath) (nginx on \(config.grpc.host):\(config.grpc.port))"
+                    : "\(config.grpc.host):\(config.grpc.port)"
             }
             children[index].pid = pid
             children[index].startedAt = now
@@ -256,11 +261,7 @@ final class Supervisor {
             statusDirty = true
             var metadata: Logger.Metadata = ["child_pid": "\(pid)"]
             if child.role == .nginx { metadata["listen"] = "\(config.http.host):\(config.http.port)" }
-            if child.role == .grpc {
-                metadata["listen"] = NginxConfig.grpcThroughNginx(config)
-                    ? "unix:\(config.grpcBackendSocketPath) (nginx on \(config.grpc.host):\(config.grpc.port))"
-                    : "\(config.grpc.host):\(config.grpc.port)"
-            }
+            if child.role == .grpc { metadata["listen"] = "\(grpcListen)" }
             if child.isWorker, generation > 1 { metadata["generation"] = "\(child.generation)" }
             if children[index].starts == 1 {
                 logger.info("started \(child.name)", metadata: metadata)

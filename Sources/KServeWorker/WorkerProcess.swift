@@ -112,7 +112,6 @@ public struct WorkerProcess {
             listenFD: listenFD, router: router, threads: config.server.threads, maxBodySize: config.http.maxBodySize,
             logger: accessLogger, accessLog: logger.logLevel <= .info,
             onRequest: { pool.requestHook(loop: $0, method: $1, path: $2, begin: $3) })
-        server.grpcMaxMessageSize = config.grpc.receiveLimit
         server.grpcWire = GRPCWireCall(maxReceive: config.grpc.receiveLimit, maxSend: config.grpc.sendLimit)
         server.accessLogFormat = config.server.accessLogFormat
         pool.markReady()

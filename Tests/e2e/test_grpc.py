@@ -630,33 +630,46 @@ def test_worker_killed_during_a_call(gstack, stub):
     assert res.outputs[0].contents.int_contents == [9]
 
 
-def test_graceful_drain(make_stack):
-    """SIGTERM to the gRPC process serving the port itself: in-flight calls finish, health says NOT_SERVING, new
-    calls are UNAVAILABLE."""
-    s = GRPCStack(make_stack(grpc_config(through_nginx=False), start=False, name="drain"))
+def sigterm_grpc_process_during_a_call(make_stack, cfg: dict, name: str, *, delay_ms: int, settle: float):
+    """Starts a stack, a `sleep` ModelInfer of `delay_ms` (answering [3]) and a health Watch (SERVING), then after
+    `settle` seconds sends the gRPC process SIGTERM and checks the Watch turns NOT_SERVING.
+    Returns (stack, [gRPC pid], channel, stub, the call's future, the Watch's channel and stream)."""
+    s = GRPCStack(make_stack(cfg, start=False, name=name))
     s.start()
     pids = s.grpc_pids()
     assert len(pids) == 1, f"expected one gRPC process, found {pids}"
     ch = grpc.insecure_channel(s.target, options=GRPC_OPTIONS)
     stub = pbg.GRPCInferenceServiceStub(ch)
     slow = typed_request("sleep", [("x", "INT32", [1], [3])])
-    slow.parameters["delay_ms"].int64_param = 2000
+    slow.parameters["delay_ms"].int64_param = delay_ms
     future = stub.ModelInfer.future(slow, timeout=30)
     wch, watch = health_watch(s.target)
     assert next(watch) == SERVING
-    time.sleep(0.5)
+    time.sleep(settle)
     os.kill(pids[0], signal.SIGTERM)
     assert next(watch) == NOT_SERVING
+    return s, pids, ch, stub, future, (wch, watch)
+
+
+def wait_exited(pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while u.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not u.pid_alive(pid), "the gRPC process did not exit after draining"
+
+
+def test_graceful_drain(make_stack):
+    """SIGTERM to the gRPC process serving the port itself: in-flight calls finish, health says NOT_SERVING, new
+    calls are UNAVAILABLE."""
+    s, pids, ch, stub, future, (wch, _watch) = sigterm_grpc_process_during_a_call(
+        make_stack, grpc_config(through_nginx=False), "drain", delay_ms=2000, settle=0.5)
     time.sleep(0.3)
     with pytest.raises(grpc.RpcError) as info:
         raw_stub_call(s.target, "ServerLive", timeout=5)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     res = future.result(timeout=30)  # the in-flight call finished
     assert res.outputs[0].contents.int_contents == [3]
-    deadline = time.monotonic() + 10
-    while u.pid_alive(pids[0]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not u.pid_alive(pids[0]), "the gRPC process did not exit after draining"
+    wait_exited(pids[0])
     deadline = time.monotonic() + 5  # the master logs the exit status once it has reaped the process
     while not re.search(r"gRPC server exited.*exit status 0", s.stack.log_text()) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -669,28 +682,13 @@ def test_grpc_process_restart_behind_nginx_spares_model_infer(make_stack):
     """Behind nginx, SIGTERM to the gRPC process drains what it serves (health turns NOT_SERVING and the Watch
     ends), it exits 0 and the master starts it again, while a ModelInfer in flight through nginx finishes and new
     ones keep being answered by the workers."""
-    s = GRPCStack(make_stack(grpc_config(), start=False, name="drainfront"))
-    s.start()
-    pids = s.grpc_pids()
-    assert len(pids) == 1, f"expected one gRPC process, found {pids}"
-    ch = grpc.insecure_channel(s.target, options=GRPC_OPTIONS)
-    stub = pbg.GRPCInferenceServiceStub(ch)
-    slow = typed_request("sleep", [("x", "INT32", [1], [3])])
-    slow.parameters["delay_ms"].int64_param = 1500
-    future = stub.ModelInfer.future(slow, timeout=30)
-    wch, watch = health_watch(s.target)
-    assert next(watch) == SERVING
-    time.sleep(0.3)
-    os.kill(pids[0], signal.SIGTERM)
-    assert next(watch) == NOT_SERVING
+    s, pids, ch, stub, future, (wch, _watch) = sigterm_grpc_process_during_a_call(
+        make_stack, grpc_config(), "drainfront", delay_ms=1500, settle=0.3)
     for k in range(5):  # ModelInfer does not go through the gRPC process
         assert stub.ModelInfer(typed_request("echo", [("x", "INT32", [1], [k])]), timeout=10) \
             .outputs[0].contents.int_contents == [k]
     assert future.result(timeout=30).outputs[0].contents.int_contents == [3]
-    deadline = time.monotonic() + 10
-    while u.pid_alive(pids[0]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not u.pid_alive(pids[0]), "the gRPC process did not exit after draining"
+    wait_exited(pids[0])
     wait_grpc_ready(s.target, 30)  # the master started it again: health and metadata answer
     assert health_check(s.target) == SERVING
     assert s.grpc_pids() and s.grpc_pids() != pids

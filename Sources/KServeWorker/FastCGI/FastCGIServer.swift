@@ -70,9 +70,8 @@ final class FastCGIServer: @unchecked Sendable {
     // @unchecked: all stored properties are immutable after init; the FCGX_Request of each loop is owned by it.
     let listenFD: Int32
     let router: RESTRouter
-    /// Largest protobuf body accepted from the gRPC process (`[grpc] max_message_size`).
-    var grpcMaxMessageSize: Int = 64 << 20
-    /// The limits of the gRPC calls nginx's HTTP/2 listener passes straight here (`[grpc]`).
+    /// The `[grpc]` message limits: of the calls nginx's HTTP/2 listener passes straight here, and of the protobuf
+    /// bodies the gRPC process forwards.
     var grpcWire = GRPCWireCall(maxReceive: 64 << 20, maxSend: 64 << 20)
     let threads: Int
     let maxBodySize: Int
@@ -220,7 +219,7 @@ final class FastCGIServer: @unchecked Sendable {
         let protocolName = param(GRPCBridgeContract.protocolParameter, envp)
         let isGRPC = protocolName == GRPCBridgeContract.protocolValue
         let isWire = protocolName == GRPCWireContract.protocolValue
-        let limit = isGRPC ? max(maxBodySize, grpcMaxMessageSize) : isWire ? grpcWire.maxReceive + 5 : maxBodySize
+        let limit = isGRPC ? max(maxBodySize, grpcWire.maxReceive) : isWire ? grpcWire.maxReceive + 5 : maxBodySize
         var wireOutcome: GRPCWireCall.Outcome?
         if isWire && length > limit {
             // nginx refuses these first (client_max_body_size); a direct FastCGI client gets the same status.
@@ -254,40 +253,50 @@ final class FastCGIServer: @unchecked Sendable {
         let (status, bytes) = write(response, to: request.pointee.out, of: request, executor: executor)
         // A call forwarded by the gRPC process is logged there (with the client's address), not here; a call from
         // nginx's HTTP/2 listener is logged here as the gRPC process logs its calls.
-        if accessLog, let wireOutcome, let code = wireOutcome.code {
+        if accessLog && !isGRPC {
             let seconds = monotonicSeconds() - start
             let address = param("REMOTE_ADDR", envp) ?? "-"
-            if let format = accessLogFormat {
-                let entry = AccessLogEntry(
-                    remoteAddress: address, method: "POST", path: path, query: "", protocolName: "HTTP/2.0",
-                    status: String(code), bodyBytes: wireOutcome.messageBytes, duration: seconds,
-                    startTime: wallClockSeconds() - Int(seconds.rounded(.down)))
-                let line = format.render(entry, requestHeader: { headers[$0] }, responseHeader: { name in
-                    name == "grpc-status" ? String(code) : nil
-                })
-                logger.info("\(line)")
+            let startTime = wallClockSeconds() - Int(seconds.rounded(.down))
+            if let wireOutcome, let code = wireOutcome.code {
+                logAccess(
+                    AccessLogEntry(
+                        remoteAddress: address, method: "POST", path: path, query: "", protocolName: "HTTP/2.0",
+                        status: String(code), bodyBytes: wireOutcome.messageBytes, duration: seconds, startTime: startTime),
+                    requestHeaders: headers, responseHeader: { $0 == "grpc-status" ? String(code) : nil },
+                    builtIn: {
+                        let status = code == 0 ? "ok" : GRPCWireContract.statusName(code).lowercased()
+                        return "\(address) grpc method: \(path) \(status) \(wireOutcome.messageBytes)B \(formatMillis(seconds * 1000))ms"
+                    })
             } else {
-                let status = code == 0 ? "ok" : GRPCWireContract.statusName(code).lowercased()
-                logger.info("\(address) grpc method: \(path) \(status) \(wireOutcome.messageBytes)B \(formatMillis(seconds * 1000))ms")
-            }
-        } else if accessLog && !isGRPC {
-            let seconds = monotonicSeconds() - start
-            let address = param("REMOTE_ADDR", envp) ?? "-"
-            if let format = accessLogFormat {
-                let entry = AccessLogEntry(
-                    remoteAddress: address, method: method, path: path, query: query,
-                    protocolName: param("SERVER_PROTOCOL", envp) ?? "HTTP/1.1", status: String(status), bodyBytes: bytes,
-                    duration: seconds, startTime: wallClockSeconds() - Int(seconds.rounded(.down)))
-                let line = format.render(entry, requestHeader: { headers[$0] }, responseHeader: { name in
-                    if name == "content-length" { return response.contentLength.map(String.init) ?? String(bytes) }
-                    return response.headers.last { $0.0.lowercased() == name }?.1
-                })
-                logger.info("\(line)")
-            } else {
-                logger.info("\(address) \(method) \(path)\(query.isEmpty ? "" : "?" + query) \(status) \(bytes)B \(formatMillis(seconds * 1000))ms")
+                logAccess(
+                    AccessLogEntry(
+                        remoteAddress: address, method: method, path: path, query: query,
+                        protocolName: param("SERVER_PROTOCOL", envp) ?? "HTTP/1.1", status: String(status), bodyBytes: bytes,
+                        duration: seconds, startTime: startTime),
+                    requestHeaders: headers,
+                    responseHeader: { name in
+                        if name == "content-length" { return response.contentLength.map(String.init) ?? String(bytes) }
+                        return response.headers.last { $0.0.lowercased() == name }?.1
+                    },
+                    builtIn: {
+                        "\(address) \(method) \(path)\(query.isEmpty ? "" : "?" + query) \(status) \(bytes)B \(formatMillis(seconds * 1000))ms"
+                    })
             }
         }
         return consumed
+    }
+
+    /// One access line: `[server] access_log_format` rendered for `entry`, or the built-in line. The entry is only
+    /// built when a format needs it.
+    private func logAccess(
+        _ entry: @autoclosure () -> AccessLogEntry, requestHeaders: Headers, responseHeader: (String) -> String?,
+        builtIn: () -> String
+    ) {
+        if let format = accessLogFormat {
+            logger.info("\(format.render(entry(), requestHeader: { requestHeaders[$0] }, responseHeader: responseHeader))")
+        } else {
+            logger.info("\(builtIn())")
+        }
     }
 
     private func readBody(_ stream: UnsafeMutablePointer<FCGX_Stream>?, length: Int) -> [UInt8] {
