@@ -175,7 +175,8 @@ let package = Package(
         .testTarget(
             name: "KServeWorkerTests",
             dependencies: [
-                "KServeWorker", "KServeModel", "KServeProtobuf", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "KServeWorker", "KServeModel", "KServeProtobuf", "CFastCGI",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: upcoming),
         .testTarget(
