@@ -1,4 +1,5 @@
 #pragma once
+#include <fastcgi.h>
 #include <fcgiapp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,6 @@ struct kserve_fcgx_stream_state {
     void *request;              /* the FCGX_Request the stream belongs to */
 };
 
-enum { KSERVE_FCGI_STDIN = 5 };
-
 /*
  * Gives `request`'s input stream a buffer of `size` bytes, with the bytes read but not yet consumed moved to its
  * start, so libfcgi's own reader fills it `size` bytes at a time. Returns 1 when the buffer was replaced; 0 when
@@ -33,7 +32,7 @@ static inline int kserve_fcgx_widen_input(FCGX_Request *request, int size) {
     if (in == NULL || !in->isReader || in->isClosed || in->data == NULL) return 0;
     struct kserve_fcgx_stream_state *state = (struct kserve_fcgx_stream_state *)in->data;
     /* The layout check: this stream's state names this request, is stdin, and its pointers are in order. */
-    if (state->request != (void *)request || state->recordState[0] != KSERVE_FCGI_STDIN) return 0;
+    if (state->request != (void *)request || state->recordState[0] != FCGI_STDIN) return 0;
     if (state->capacity < 32 || state->capacity > (1 << 20) || size <= state->capacity) return 0;
     if (state->allocation == NULL || state->buffer < state->allocation || state->buffer >= state->allocation + 8) return 0;
     unsigned char *start = state->buffer, *end = state->end;

@@ -88,8 +88,10 @@ struct GRPCWireCall {
 
     /// `grpc-*`, `-bin` metadata and the HTTP/2 transport's headers, which are not the call's metadata.
     static func isTransportHeader(_ key: String) -> Bool {
-        key.hasPrefix("grpc-") || key.hasSuffix("-bin")
-            || ["te", "content-type", "content-length", "connection", "host"].contains(key)
+        switch key {
+        case "te", "content-type", "content-length", "connection", "host": return true
+        default: return key.hasPrefix("grpc-") || key.hasSuffix("-bin")
+        }
     }
 
     /// A status carried by the request's own framing.
